@@ -1,0 +1,486 @@
+//! One run's world: a Docker network, named volumes and labelled containers,
+//! plus the components started on it. The cluster owns every resource and
+//! removes them all on `shutdown`, on drop, and so on panic and on Ctrl-C
+//! (the interrupted future is dropped, see [`crate::interrupt`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding, VolumeCreateOptions,
+};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use bollard::Docker;
+use rand::RngCore;
+
+use crate::component::{Bitcoind, Signer};
+use crate::container::{Container, ContainerSpec};
+use crate::docker::{self, run_labels};
+use crate::error::{HarnessError, Result};
+use crate::gc;
+use crate::image::{ImageBuilder, Images};
+use crate::log::LogSink;
+use crate::paths;
+
+/// A fresh run id: time-ordered, unique across processes.
+pub fn new_run_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs:x}-{:06x}", rand::rng().next_u32() & 0xff_ffff)
+}
+
+/// The Docker resources of one run. Dropping it removes them.
+pub struct Resources {
+    docker: Docker,
+    run_id: String,
+    owner: String,
+    run_dir: PathBuf,
+    network: String,
+    keep: bool,
+    containers: Mutex<Vec<Container>>,
+    torn_down: AtomicBool,
+}
+
+impl Resources {
+    /// Creates the run's network. Nothing else exists until containers start.
+    pub async fn create(docker: Docker, run_id: String) -> Result<Resources> {
+        let owner = gc::owner_token();
+        let network = format!("vls-chaos-{run_id}");
+        let run_dir = paths::runs_dir().join(&run_id);
+        std::fs::create_dir_all(run_dir.join("logs")).map_err(HarnessError::io(&run_dir))?;
+        let res = Resources {
+            docker,
+            run_id,
+            owner,
+            run_dir,
+            network,
+            keep: std::env::var("HARNESS_KEEP").is_ok_and(|v| v == "1"),
+            containers: Mutex::new(Vec::new()),
+            torn_down: AtomicBool::new(false),
+        };
+        res.docker
+            .create_network(NetworkCreateRequest {
+                name: res.network.clone(),
+                driver: Some("bridge".to_string()),
+                labels: Some(res.labels()),
+                ..Default::default()
+            })
+            .await
+            .map_err(HarnessError::docker(format!(
+                "create network {}",
+                res.network
+            )))?;
+        tracing::info!(run = %res.run_id, network = %res.network, "run network created");
+        Ok(res)
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn labels(&self) -> HashMap<String, String> {
+        run_labels(&self.run_id, &self.owner)
+    }
+
+    /// Keep containers, network and volumes after the run (for a post-mortem).
+    pub fn set_keep(&mut self, keep: bool) {
+        self.keep = keep;
+    }
+
+    /// Creates the spec's volumes and container on the run network and starts it.
+    pub async fn start(&self, spec: ContainerSpec) -> Result<Container> {
+        let docker_name = format!("vls-chaos-{}-{}", self.run_id, spec.name);
+        let mut binds = Vec::new();
+        for (key, path) in &spec.volumes {
+            let volume = format!("vls-chaos-{}-{key}", self.run_id);
+            self.docker
+                .create_volume(VolumeCreateOptions {
+                    name: Some(volume.clone()),
+                    labels: Some(self.labels()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(HarnessError::docker(format!("create volume {volume}")))?;
+            binds.push(format!("{volume}:{path}"));
+        }
+        let exposed: HashMap<String, HashMap<(), ()>> = spec
+            .published
+            .iter()
+            .map(|p| (format!("{p}/tcp"), HashMap::new()))
+            .collect();
+        let bindings = spec
+            .published
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".to_string()),
+                        host_port: Some(String::new()),
+                    }]),
+                )
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.name.clone()),
+            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(self.labels()),
+            exposed_ports: Some(exposed),
+            stop_timeout: Some(spec.stop_grace.as_secs() as i64),
+            host_config: Some(HostConfig {
+                binds: Some(binds),
+                port_bindings: Some(bindings),
+                network_mode: Some(self.network.clone()),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                init: Some(true),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![spec.name.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::new()
+                        .name(&docker_name)
+                        .build(),
+                ),
+                body,
+            )
+            .await
+            .map_err(HarnessError::docker(format!(
+                "create container {docker_name}"
+            )))?;
+        let logs = LogSink::create(
+            &self.run_dir.join("logs").join(format!("{}.log", spec.name)),
+            &created.id,
+        )?;
+        let container = Container::new(
+            self.docker.clone(),
+            created.id,
+            spec.name.clone(),
+            docker_name,
+            spec.stop_grace,
+            logs,
+        );
+        if let Ok(mut all) = self.containers.lock() {
+            all.push(container.clone());
+        }
+        container.start().await?;
+        Ok(container)
+    }
+
+    /// Flushes every log and removes everything of this run (unless kept).
+    pub async fn teardown(&self) -> Result<()> {
+        if self.torn_down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let containers = self
+            .containers
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        for c in &containers {
+            c.logs().close(&self.docker).await;
+        }
+        if self.keep {
+            tracing::warn!(run = %self.run_id, "keeping run resources; remove with `harness gc` once this process exits");
+            return Ok(());
+        }
+        gc::remove_run(&self.docker, &self.run_id).await?;
+        tracing::info!(run = %self.run_id, "run resources removed");
+        Ok(())
+    }
+}
+
+impl Drop for Resources {
+    fn drop(&mut self) {
+        if self.torn_down.load(Ordering::SeqCst) {
+            return;
+        }
+        // Drop cannot await, and may run inside a runtime that is blocked
+        // (single-threaded tests, unwinding). Tear down on a thread with its
+        // own runtime and Docker connection, and wait for it.
+        let run_id = self.run_id.clone();
+        let keep = self.keep;
+        let containers = self
+            .containers
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        for c in &containers {
+            c.logs().stop_following();
+        }
+        let joined = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let docker = docker::connect().await.map_err(|e| e.to_string())?;
+                for c in &containers {
+                    c.logs().close(&docker).await;
+                }
+                if keep {
+                    return Ok(());
+                }
+                gc::remove_run(&docker, &run_id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match joined {
+            Ok(Ok(())) => tracing::info!(run = %self.run_id, "run resources removed on drop"),
+            Ok(Err(e)) => eprintln!(
+                "vls-chaos: run {}: cleanup failed ({e}); run `harness gc`",
+                self.run_id
+            ),
+            Err(_) => eprintln!(
+                "vls-chaos: run {}: cleanup thread panicked; run `harness gc`",
+                self.run_id
+            ),
+        }
+    }
+}
+
+/// Which components a cluster starts, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterBuilder {
+    bitcoind: bool,
+    signers: Vec<String>,
+    images: Option<Images>,
+    run_id: Option<String>,
+    rpc_timeout: Option<Duration>,
+}
+
+impl ClusterBuilder {
+    pub fn bitcoind(mut self) -> Self {
+        self.bitcoind = true;
+        self
+    }
+
+    /// A vlsd signer for node `node`. Until lnnode exists it dials
+    /// `http://<node>:7701` and retries, which is how vlsd waits for its node.
+    pub fn signer(mut self, node: impl Into<String>) -> Self {
+        self.signers.push(node.into());
+        self
+    }
+
+    pub fn with_images(mut self, images: Images) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// How long one bitcoind RPC may take before it counts as unanswered.
+    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = Some(timeout);
+        self
+    }
+
+    /// Builds missing images, then starts every component and waits until
+    /// each is ready. Startup phases are timed (see [`Cluster::startup`]).
+    pub async fn start(self) -> Result<Cluster> {
+        let docker = docker::connect().await?;
+        let mut startup = Vec::new();
+        let t = Instant::now();
+        let images = match self.images {
+            Some(i) => i,
+            None => {
+                let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
+                let built = outcomes.iter().any(|o| o.built);
+                startup.push((
+                    if built {
+                        "images (built)"
+                    } else {
+                        "images (warm)"
+                    }
+                    .to_string(),
+                    t.elapsed(),
+                ));
+                images
+            }
+        };
+        let t = Instant::now();
+        let run_id = self.run_id.unwrap_or_else(new_run_id);
+        let resources = Resources::create(docker, run_id).await?;
+        let mut cluster = Cluster {
+            resources,
+            images,
+            bitcoind: None,
+            signers: BTreeMap::new(),
+            startup,
+        };
+        // Start every container first, then wait for each: readiness overlaps.
+        if self.bitcoind {
+            let mut b = Bitcoind::builder(&cluster.images.base);
+            if let Some(t) = self.rpc_timeout {
+                b = b.with_rpc_timeout(t);
+            }
+            cluster.bitcoind = Some(b.create(&cluster.resources).await?);
+        }
+        for node in self.signers {
+            let s = Signer::builder(&cluster.images.vlsd, &node)
+                .create(&cluster.resources)
+                .await?;
+            cluster.signers.insert(node, s);
+        }
+        cluster
+            .startup
+            .push(("cluster up".to_string(), t.elapsed()));
+        if let Some(b) = &cluster.bitcoind {
+            let t = Instant::now();
+            b.ready().await?;
+            cluster
+                .startup
+                .push((format!("{} ready", b.container().name()), t.elapsed()));
+        }
+        let mut ready = Vec::new();
+        for s in cluster.signers.values() {
+            let t = Instant::now();
+            s.wait_ready().await?;
+            ready.push((format!("{} ready", s.container().name()), t.elapsed()));
+        }
+        cluster.startup.extend(ready);
+        Ok(cluster)
+    }
+}
+
+pub struct Cluster {
+    resources: Resources,
+    images: Images,
+    bitcoind: Option<Bitcoind>,
+    signers: BTreeMap<String, Signer>,
+    startup: Vec<(String, Duration)>,
+}
+
+impl Cluster {
+    /// Wall time of each startup phase, in order.
+    pub fn startup(&self) -> &[(String, Duration)] {
+        &self.startup
+    }
+
+    /// Brings a component back to usable after it was (re)started.
+    pub async fn wait_ready(&self, name: &str) -> Result<()> {
+        if let Some(b) = self
+            .bitcoind
+            .as_ref()
+            .filter(|b| b.container().name() == name)
+        {
+            return b.ready().await;
+        }
+        if let Some(s) = self.signers.values().find(|s| s.container().name() == name) {
+            return s.wait_ready().await;
+        }
+        Err(HarnessError::component(
+            "cluster",
+            format!("no component named `{name}`"),
+        ))
+    }
+
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    pub fn run_id(&self) -> &str {
+        self.resources.run_id()
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        self.resources.run_dir()
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    pub fn resources_mut(&mut self) -> &mut Resources {
+        &mut self.resources
+    }
+
+    pub fn images(&self) -> &Images {
+        &self.images
+    }
+
+    pub fn bitcoind(&self) -> Result<&Bitcoind> {
+        self.bitcoind
+            .as_ref()
+            .ok_or_else(|| HarnessError::component("cluster", "topology has no bitcoind"))
+    }
+
+    pub fn signer(&self, node: &str) -> Result<&Signer> {
+        self.signers.get(node).ok_or_else(|| {
+            HarnessError::component(
+                "cluster",
+                format!("topology has no signer for node `{node}`"),
+            )
+        })
+    }
+
+    /// The container of a component by its run name (`bitcoind`, `vlsd-alice`).
+    pub fn container(&self, name: &str) -> Result<&Container> {
+        if let Some(b) = self
+            .bitcoind
+            .as_ref()
+            .filter(|b| b.container().name() == name)
+        {
+            return Ok(b.container());
+        }
+        self.signers
+            .values()
+            .map(Signer::container)
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                HarnessError::component("cluster", format!("no component named `{name}`"))
+            })
+    }
+
+    /// Removes everything now and reports failures (drop does the same, silently).
+    pub async fn shutdown(self) -> Result<()> {
+        self.resources.teardown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_docker_name_safe_and_distinct() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{a}");
+    }
+}

@@ -1,0 +1,160 @@
+//! vlsd, the remote signer. It dials its node (`--connect`), so it needs no
+//! published port; its datadir is a named volume that outlives restarts.
+
+use std::time::Duration;
+
+use vls_recovery::{Network, Seed, VlsdDatadir};
+
+use crate::cluster::Resources;
+use crate::component::with_log_tail;
+use crate::container::{Container, ContainerSpec};
+use crate::error::{HarnessError, Result};
+use crate::wait;
+
+/// Port on which a node hosts the signer service that vlsd dials.
+pub const NODE_SIGNER_PORT: u16 = 7701;
+const DATADIR: &str = "/data";
+
+#[derive(Debug, Clone)]
+pub struct SignerBuilder {
+    image: String,
+    node: String,
+    connect: String,
+    ready_timeout: Duration,
+    env: Vec<(String, String)>,
+}
+
+impl SignerBuilder {
+    /// The URL vlsd dials; by default `http://<node>:7701`.
+    pub fn with_connect(mut self, url: impl Into<String>) -> Self {
+        self.connect = url.into();
+        self
+    }
+
+    pub fn with_ready_timeout(mut self, t: Duration) -> Self {
+        self.ready_timeout = t;
+        self
+    }
+
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub async fn start(self, res: &Resources) -> Result<Signer> {
+        let s = self.create(res).await?;
+        s.wait_ready().await?;
+        Ok(s)
+    }
+
+    /// Starts the container without waiting; call [`Signer::wait_ready`] before use.
+    pub async fn create(self, res: &Resources) -> Result<Signer> {
+        let name = format!("vlsd-{}", self.node);
+        let mut spec = ContainerSpec::new(&name, &self.image)
+            .with_cmd([
+                "--network",
+                "regtest",
+                "--datadir",
+                DATADIR,
+                "--connect",
+                self.connect.as_str(),
+            ])
+            .with_volume(format!("{name}-data"), DATADIR)
+            // Plain log text in files; vlsd's tracing honours NO_COLOR.
+            .with_env("NO_COLOR", "1")
+            .with_cap_add("NET_ADMIN")
+            .with_stop_grace(Duration::from_secs(10));
+        for (k, v) in &self.env {
+            spec = spec.with_env(k, v);
+        }
+        let container = res.start(spec).await?;
+        let signer = Signer {
+            container,
+            node: self.node,
+            connect: self.connect,
+            datadir: VlsdDatadir::new(DATADIR, Network::Regtest),
+            ready_timeout: self.ready_timeout,
+        };
+        Ok(signer)
+    }
+}
+
+#[derive(Debug)]
+pub struct Signer {
+    container: Container,
+    node: String,
+    connect: String,
+    datadir: VlsdDatadir,
+    ready_timeout: Duration,
+}
+
+impl Signer {
+    pub fn builder(image: &str, node: &str) -> SignerBuilder {
+        SignerBuilder {
+            image: image.to_string(),
+            node: node.to_string(),
+            connect: format!("http://{node}:{NODE_SIGNER_PORT}"),
+            ready_timeout: Duration::from_secs(30),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// The node this signer signs for.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn connect_url(&self) -> &str {
+        &self.connect
+    }
+
+    /// Paths inside the container.
+    pub fn datadir(&self) -> &VlsdDatadir {
+        &self.datadir
+    }
+
+    fn seed_path(&self) -> String {
+        self.datadir.seed_path().to_string_lossy().into_owned()
+    }
+
+    /// Ready = running with its seed persisted on the volume. (Serving
+    /// requests needs a node; that readiness belongs to the node.)
+    pub async fn wait_ready(&self) -> Result<()> {
+        let what = format!(
+            "{}: running with {} written",
+            self.container.name(),
+            self.seed_path()
+        );
+        let res = wait::until(&what, self.ready_timeout, || async {
+            let status = self.container.status().await.map_err(|e| e.to_string())?;
+            if !status.running {
+                return Err(format!("container {}", status.status));
+            }
+            match self.container.file_exists(&self.seed_path()).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("seed file not written yet".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) => Err(with_log_tail(e, &self.container).await),
+        }
+    }
+
+    /// The node seed as stored on the volume. Never log it; compare or fingerprint.
+    pub async fn seed(&self) -> Result<Seed> {
+        let path = self.seed_path();
+        let bytes = zeroize::Zeroizing::new(self.container.read_file(&path).await?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            HarnessError::component(self.container.name(), format!("{path}: not UTF-8 hex"))
+        })?;
+        Seed::from_hex(text, &format!("{}:{path}", self.container.name()))
+            .map_err(|e| HarnessError::component(self.container.name(), e.to_string()))
+    }
+}

@@ -1,0 +1,415 @@
+//! One container of a run: a spec built with `with_*` (testcontainers style)
+//! and a cheap-to-clone handle for lifecycle operations, exec and file reads.
+//!
+//! Handles do not remove their container on drop: the [`Cluster`](crate::Cluster)
+//! owns every resource of a run and removes them all together.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::error::{HarnessError, Result};
+use crate::log::LogSink;
+
+/// What to run. Defaults work; every `with_*` consumes and returns the spec.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub(crate) name: String,
+    pub(crate) image: String,
+    pub(crate) cmd: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    /// (volume key, path in container): the cluster makes one named volume per key.
+    pub(crate) volumes: Vec<(String, String)>,
+    pub(crate) published: Vec<u16>,
+    pub(crate) cap_add: Vec<String>,
+    pub(crate) stop_grace: Duration,
+}
+
+impl ContainerSpec {
+    /// `name` is the container's hostname and network alias inside the run.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        ContainerSpec {
+            name: name.into(),
+            image: image.into(),
+            cmd: Vec::new(),
+            env: Vec::new(),
+            volumes: Vec::new(),
+            published: Vec::new(),
+            cap_add: Vec::new(),
+            stop_grace: Duration::from_secs(10),
+        }
+    }
+
+    pub fn with_cmd<I, S>(mut self, cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cmd = cmd.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Mounts the run's named volume `key` (created on first use) at `path`.
+    pub fn with_volume(mut self, key: impl Into<String>, path: impl Into<String>) -> Self {
+        self.volumes.push((key.into(), path.into()));
+        self
+    }
+
+    /// Publishes a TCP port on a random host port of 127.0.0.1 (never a fixed one).
+    pub fn with_published_port(mut self, port: u16) -> Self {
+        self.published.push(port);
+        self
+    }
+
+    pub fn with_cap_add(mut self, cap: impl Into<String>) -> Self {
+        self.cap_add.push(cap.into());
+        self
+    }
+
+    /// Time between SIGTERM and SIGKILL on `stop`.
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Docker's view of a container's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub exit_code: Option<i64>,
+}
+
+/// Output of a command run inside a container.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Clone)]
+pub struct Container {
+    docker: Docker,
+    id: String,
+    name: String,
+    docker_name: String,
+    stop_grace: Duration,
+    logs: LogSink,
+    /// Bumped on every (re)start: host port mappings change then.
+    generation: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Container {
+    pub(crate) fn new(
+        docker: Docker,
+        id: String,
+        name: String,
+        docker_name: String,
+        stop_grace: Duration,
+        logs: LogSink,
+    ) -> Self {
+        Container {
+            docker,
+            id,
+            name,
+            docker_name,
+            stop_grace,
+            logs,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Changes whenever the container is (re)started.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The name inside the run (hostname and network alias), e.g. `bitcoind`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Docker container name, `vls-chaos-<run>-<name>`.
+    pub fn docker_name(&self) -> &str {
+        &self.docker_name
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn logs(&self) -> &LogSink {
+        &self.logs
+    }
+
+    pub async fn start(&self) -> Result<()> {
+        self.docker
+            .start_container(&self.id, None::<StartContainerOptions>)
+            .await
+            .map_err(HarnessError::docker(format!("start {}", self.docker_name)))?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.logs.follow(&self.docker);
+        tracing::info!(component = %self.name, "container started");
+        Ok(())
+    }
+
+    /// SIGKILL: the process gets no chance to flush or clean up.
+    pub async fn kill(&self) -> Result<()> {
+        self.signal("SIGKILL").await?;
+        tracing::info!(component = %self.name, "container killed (SIGKILL)");
+        Ok(())
+    }
+
+    pub async fn signal(&self, signal: &str) -> Result<()> {
+        let opts = KillContainerOptionsBuilder::new().signal(signal).build();
+        self.docker
+            .kill_container(&self.id, Some(opts))
+            .await
+            .map_err(HarnessError::docker(format!(
+                "send {signal} to {}",
+                self.docker_name
+            )))
+    }
+
+    /// SIGTERM, then SIGKILL after the grace period if it has not exited.
+    pub async fn stop(&self) -> Result<()> {
+        let opts = StopContainerOptionsBuilder::new()
+            .t(self.stop_grace.as_secs() as i32)
+            .build();
+        self.docker
+            .stop_container(&self.id, Some(opts))
+            .await
+            .map_err(HarnessError::docker(format!("stop {}", self.docker_name)))?;
+        tracing::info!(component = %self.name, grace_s = self.stop_grace.as_secs(), "container stopped (SIGTERM)");
+        Ok(())
+    }
+
+    /// Stop (SIGTERM with grace) if running, then start again with the same volumes.
+    pub async fn restart(&self) -> Result<()> {
+        let opts = RestartContainerOptionsBuilder::new()
+            .t(self.stop_grace.as_secs() as i32)
+            .build();
+        self.docker
+            .restart_container(&self.id, Some(opts))
+            .await
+            .map_err(HarnessError::docker(format!(
+                "restart {}",
+                self.docker_name
+            )))?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.logs.follow(&self.docker);
+        tracing::info!(component = %self.name, "container restarted");
+        Ok(())
+    }
+
+    /// Freezes every process (cgroup freezer): sockets stay open, nothing answers.
+    pub async fn pause(&self) -> Result<()> {
+        self.docker
+            .pause_container(&self.id)
+            .await
+            .map_err(HarnessError::docker(format!("pause {}", self.docker_name)))?;
+        tracing::info!(component = %self.name, "container paused");
+        Ok(())
+    }
+
+    pub async fn unpause(&self) -> Result<()> {
+        self.docker
+            .unpause_container(&self.id)
+            .await
+            .map_err(HarnessError::docker(format!(
+                "unpause {}",
+                self.docker_name
+            )))?;
+        tracing::info!(component = %self.name, "container unpaused");
+        Ok(())
+    }
+
+    async fn inspect(&self) -> Result<bollard::models::ContainerInspectResponse> {
+        self.docker
+            .inspect_container(
+                &self.id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(HarnessError::docker(format!(
+                "inspect {}",
+                self.docker_name
+            )))
+    }
+
+    pub async fn status(&self) -> Result<ContainerStatus> {
+        let info = self.inspect().await?;
+        let state = info.state.unwrap_or_default();
+        Ok(ContainerStatus {
+            status: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".to_string()),
+            running: state.running.unwrap_or(false),
+            paused: state.paused.unwrap_or(false),
+            exit_code: state.exit_code,
+        })
+    }
+
+    /// The 127.0.0.1 port Docker mapped to `port/tcp`.
+    pub async fn host_port(&self, port: u16) -> Result<u16> {
+        let info = self.inspect().await?;
+        let key = format!("{port}/tcp");
+        info.network_settings
+            .and_then(|n| n.ports)
+            .and_then(|mut ports: HashMap<_, _>| ports.remove(&key))
+            .flatten()
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| {
+                HarnessError::component(
+                    &self.name,
+                    format!("port {key} is not published (is the container running?)"),
+                )
+            })
+    }
+
+    /// Runs `cmd` inside the container and collects its output.
+    pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput> {
+        let what = format!("exec `{}` in {}", cmd.join(" "), self.docker_name);
+        let created = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(&what))?;
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(HarnessError::docker(&what))?
+        {
+            while let Some(item) = output.next().await {
+                match item.map_err(HarnessError::docker(&what))? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                }
+            }
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(HarnessError::docker(&what))?;
+        Ok(ExecOutput {
+            exit_code: inspected.exit_code.unwrap_or(-1),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Reads one regular file from the container's filesystem (volumes
+    /// included). Works on stopped containers too.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let what = format!("read {path} from {}", self.docker_name);
+        let opts = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(&self.id, Some(opts));
+        let mut tarball = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            tarball.extend_from_slice(&chunk.map_err(HarnessError::docker(&what))?);
+        }
+        let mut archive = tar::Archive::new(tarball.as_slice());
+        let entries = archive
+            .entries()
+            .map_err(|e| HarnessError::component(&self.name, format!("{what}: {e}")))?;
+        for entry in entries {
+            let mut entry =
+                entry.map_err(|e| HarnessError::component(&self.name, format!("{what}: {e}")))?;
+            if entry.header().entry_type().is_file() {
+                let mut data = Vec::new();
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| HarnessError::component(&self.name, format!("{what}: {e}")))?;
+                return Ok(data);
+            }
+        }
+        Err(HarnessError::component(
+            &self.name,
+            format!("{what}: not a regular file"),
+        ))
+    }
+
+    /// Whether `path` exists in the container, without failing when it does not.
+    pub async fn file_exists(&self, path: &str) -> Result<bool> {
+        match self.read_file(path).await {
+            Ok(_) => Ok(true),
+            Err(HarnessError::Docker { source, .. }) if HarnessError::is_not_found(&source) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The container's last `n` log lines straight from Docker (for error messages).
+    pub async fn log_tail(&self, n: usize) -> String {
+        self.fetch_logs(&n.to_string()).await
+    }
+
+    /// The whole log Docker holds for this container.
+    pub async fn log_text(&self) -> String {
+        self.fetch_logs("all").await
+    }
+
+    async fn fetch_logs(&self, tail: &str) -> String {
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(tail)
+            .build();
+        let mut stream = self.docker.logs(&self.id, Some(opts));
+        let mut out = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        out.trim_end().to_string()
+    }
+}

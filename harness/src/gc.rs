@@ -1,0 +1,173 @@
+//! Removing run resources: all of one run (teardown), or every labelled
+//! resource whose owning process is gone (`harness gc`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+};
+use bollard::Docker;
+
+use crate::docker::{label_filter, LABEL_OWNER, LABEL_PROJECT, LABEL_RUN};
+use crate::error::{HarnessError, Result};
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+    pub runs: BTreeSet<String>,
+}
+
+/// `<pid>:<start time in clock ticks>` of this process.
+pub fn owner_token() -> String {
+    let pid = std::process::id();
+    format!("{pid}:{}", start_time(pid).unwrap_or(0))
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22; the command name (field 2) may contain spaces, so count after its ')'.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// True when the process named by an owner token still runs.
+pub fn owner_alive(token: &str) -> bool {
+    let Some((pid, start)) = token.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    start_time(pid) == Some(start)
+}
+
+/// Removes every container, network and volume labelled with `run_id`.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Removed> {
+    remove_matching(docker, &format!("{LABEL_RUN}={run_id}"), |_| true).await
+}
+
+/// Removes every `vls-chaos` resource whose owner process is no longer alive.
+pub async fn sweep_orphans(docker: &Docker) -> Result<Removed> {
+    remove_matching(docker, &format!("{LABEL_PROJECT}=1"), |labels| {
+        match labels.get(LABEL_OWNER) {
+            Some(owner) => !owner_alive(owner),
+            // Images are labelled too but never listed here; a run resource
+            // without an owner was made by hand or by an old version: orphan.
+            None => labels.contains_key(LABEL_RUN),
+        }
+    })
+    .await
+}
+
+async fn remove_matching(
+    docker: &Docker,
+    label: &str,
+    select: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<Removed> {
+    let mut removed = Removed::default();
+    let filters = label_filter(label);
+
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(HarnessError::docker("list containers"))?;
+    for c in containers {
+        let labels = c.labels.unwrap_or_default();
+        if !select(&labels) {
+            continue;
+        }
+        let Some(id) = c.id else { continue };
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match docker.remove_container(&id, Some(opts)).await {
+            Ok(()) => removed.containers += 1,
+            Err(e) if HarnessError::is_not_found(&e) => {}
+            Err(e) => {
+                return Err(HarnessError::Docker {
+                    op: format!("remove container {id}"),
+                    source: e,
+                })
+            }
+        }
+        if let Some(run) = labels.get(LABEL_RUN) {
+            removed.runs.insert(run.clone());
+        }
+    }
+
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(HarnessError::docker("list networks"))?;
+    for n in networks {
+        let labels = n.labels.unwrap_or_default();
+        if !select(&labels) {
+            continue;
+        }
+        let Some(id) = n.id else { continue };
+        removed.networks += gone(
+            docker.remove_network(&id).await,
+            format!("remove network {id}"),
+        )?;
+        if let Some(run) = labels.get(LABEL_RUN) {
+            removed.runs.insert(run.clone());
+        }
+    }
+
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(HarnessError::docker("list volumes"))?;
+    for v in volumes.volumes.unwrap_or_default() {
+        if !select(&v.labels) {
+            continue;
+        }
+        removed.volumes += gone(
+            docker
+                .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                .await,
+            format!("remove volume {}", v.name),
+        )?;
+        if let Some(run) = v.labels.get(LABEL_RUN) {
+            removed.runs.insert(run.clone());
+        }
+    }
+    Ok(removed)
+}
+
+/// 1 if a removal happened, 0 if the object was already gone (a concurrent
+/// teardown got there first), the error otherwise.
+fn gone(outcome: std::result::Result<(), bollard::errors::Error>, op: String) -> Result<usize> {
+    match outcome {
+        Ok(()) => Ok(1),
+        Err(e) if HarnessError::is_not_found(&e) => Ok(0),
+        Err(source) => Err(HarnessError::Docker { op, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_token_is_alive_and_garbage_is_not() {
+        assert!(owner_alive(&owner_token()));
+        assert!(!owner_alive("not-a-token"));
+        assert!(!owner_alive(&format!("{}:1", std::process::id())));
+        assert!(!owner_alive("4194304:1"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Command-line configuration of one lnnode process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Who holds the node's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignerKind {
+    /// vlsd dials the node's signer port and signs every request.
+    Vlsd,
+    /// LDK's own KeysManager with a seed in the datadir.
+    Local,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "lnnode", about = "LDK Lightning node for vls-chaos")]
+pub struct Config {
+    /// Directory for the node's persisted state (a volume in the harness).
+    #[arg(long, default_value = "/data")]
+    pub datadir: PathBuf,
+    #[arg(long, value_enum, default_value_t = SignerKind::Vlsd)]
+    pub signer: SignerKind,
+    /// Where vlsd connects when `--signer vlsd` (bind all interfaces in a container).
+    #[arg(long, default_value = "0.0.0.0:7701")]
+    pub signer_listen: SocketAddr,
+    /// Lightning peer-to-peer listener.
+    #[arg(long, default_value = "0.0.0.0:9735")]
+    pub p2p_listen: SocketAddr,
+    /// Admin API listener for the harness.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// bitcoind JSON-RPC URL, e.g. http://bitcoind:18443
+    #[arg(long)]
+    pub bitcoind_rpc: String,
+    #[arg(long)]
+    pub bitcoind_rpc_user: String,
+    /// Read from a file so it never appears in `ps` output or logs.
+    #[arg(long)]
+    pub bitcoind_rpc_password_file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_required_arguments() {
+        let c = Config::try_parse_from([
+            "lnnode",
+            "--bitcoind-rpc",
+            "http://bitcoind:18443",
+            "--bitcoind-rpc-user",
+            "chaos",
+            "--bitcoind-rpc-password-file",
+            "/run/pw",
+        ])
+        .expect("valid");
+        assert_eq!(c.signer, SignerKind::Vlsd);
+        assert_eq!(c.signer_listen.port(), 7701);
+        assert!(Config::try_parse_from(["lnnode"]).is_err());
+        assert!(Config::try_parse_from([
+            "lnnode",
+            "--signer",
+            "hsm",
+            "--bitcoind-rpc",
+            "x",
+            "--bitcoind-rpc-user",
+            "u",
+            "--bitcoind-rpc-password-file",
+            "p"
+        ])
+        .is_err());
+    }
+}
