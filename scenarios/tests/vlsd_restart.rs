@@ -69,3 +69,16 @@ async fn vlsd_keeps_its_seed_across_restart_and_kill() -> anyhow::Result<()> {
 fn hex_of(seed: &vls_recovery::Seed) -> String {
     seed.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vlsd_exits_cleanly_on_sigterm() -> anyhow::Result<()> {
+    scenarios::init();
+    let cluster = Cluster::builder().signer("bob").start().await?;
+    let c = cluster.signer("bob")?.container();
+    c.stop().await?;
+    let status = c.status().await?;
+    assert!(!status.running);
+    assert_eq!(status.exit_code, Some(0), "vlsd after SIGTERM: {status:?}");
+    cluster.shutdown().await?;
+    Ok(())
+}

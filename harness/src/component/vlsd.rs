@@ -22,9 +22,20 @@ pub struct SignerBuilder {
     connect: String,
     ready_timeout: Duration,
     env: Vec<(String, String)>,
+    extra_args: Vec<String>,
 }
 
 impl SignerBuilder {
+    /// More vlsd arguments after the defaults (policy filters, velocity controls, ...).
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// The URL vlsd dials; by default `http://<node>:7701`.
     pub fn with_connect(mut self, url: impl Into<String>) -> Self {
         self.connect = url.into();
@@ -50,15 +61,20 @@ impl SignerBuilder {
     /// Starts the container without waiting; call [`Signer::wait_ready`] before use.
     pub async fn create(self, res: &Resources) -> Result<Signer> {
         let name = format!("vlsd-{}", self.node);
+        let mut cmd: Vec<String> = [
+            "--network",
+            "regtest",
+            "--datadir",
+            DATADIR,
+            "--connect",
+            self.connect.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cmd.extend(self.extra_args.iter().cloned());
         let mut spec = ContainerSpec::new(&name, &self.image)
-            .with_cmd([
-                "--network",
-                "regtest",
-                "--datadir",
-                DATADIR,
-                "--connect",
-                self.connect.as_str(),
-            ])
+            .with_cmd(cmd)
             .with_volume(format!("{name}-data"), DATADIR)
             // Plain log text in files; vlsd's tracing honours NO_COLOR.
             .with_env("NO_COLOR", "1")
@@ -96,6 +112,7 @@ impl Signer {
             connect: format!("http://{node}:{NODE_SIGNER_PORT}"),
             ready_timeout: Duration::from_secs(30),
             env: Vec::new(),
+            extra_args: Vec::new(),
         }
     }
 

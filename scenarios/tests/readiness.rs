@@ -1,0 +1,36 @@
+//! A component that never becomes ready fails with an error that says what
+//! was awaited, for how long, and shows the container's last log lines.
+
+use std::time::Duration;
+
+use harness::cluster::{new_run_id, Resources};
+use harness::{HarnessError, ImageBuilder, Signer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_timeout_shows_why() -> anyhow::Result<()> {
+    scenarios::init();
+    let docker = harness::docker::connect().await?;
+    let (images, _) = ImageBuilder::default().ensure(&docker).await?;
+    let res = Resources::create(docker, new_run_id()).await?;
+    let err = Signer::builder(&images.vlsd, "alice")
+        .with_args(["--no-such-flag"])
+        .with_ready_timeout(Duration::from_secs(5))
+        .start(&res)
+        .await
+        .expect_err("vlsd rejects an unknown flag and exits");
+    let msg = err.to_string();
+    assert!(matches!(err, HarnessError::Timeout { .. }), "{msg}");
+    assert!(
+        msg.starts_with(
+            "vlsd-alice: running with /data/regtest/node.seed written: not done after 5.0s"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("container exited"), "{msg}");
+    assert!(
+        msg.contains("--no-such-flag"),
+        "log tail missing from: {msg}"
+    );
+    res.teardown().await?;
+    Ok(())
+}
