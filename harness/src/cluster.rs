@@ -17,13 +17,14 @@ use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
 use rand::RngCore;
 
-use crate::component::{Bitcoind, Signer};
+use crate::component::{Bitcoind, LdkNode, Signer};
 use crate::container::{Container, ContainerSpec};
 use crate::docker::{self, run_labels};
 use crate::error::{HarnessError, Result};
 use crate::gc;
 use crate::image::{ImageBuilder, Images};
 use crate::log::LogSink;
+use crate::node::{Node, SignerChoice};
 use crate::paths;
 
 /// A fresh run id: time-ordered, unique across processes.
@@ -191,6 +192,7 @@ impl Resources {
         if let Ok(mut all) = self.containers.lock() {
             all.push(container.clone());
         }
+        container.upload(&spec.files).await?;
         container.start().await?;
         Ok(container)
     }
@@ -275,6 +277,7 @@ impl Drop for Resources {
 pub struct ClusterBuilder {
     bitcoind: bool,
     signers: Vec<String>,
+    nodes: Vec<(String, SignerChoice)>,
     images: Option<Images>,
     run_id: Option<String>,
     rpc_timeout: Option<Duration>,
@@ -290,6 +293,13 @@ impl ClusterBuilder {
     /// `http://<node>:7701` and retries, which is how vlsd waits for its node.
     pub fn signer(mut self, node: impl Into<String>) -> Self {
         self.signers.push(node.into());
+        self
+    }
+
+    /// A Lightning node (lnnode). With `SignerChoice::Vlsd` it gets its own
+    /// vlsd container `vlsd-<name>`; needs `bitcoind()`.
+    pub fn node(mut self, name: impl Into<String>, signer: SignerChoice) -> Self {
+        self.nodes.push((name.into(), signer));
         self
     }
 
@@ -312,6 +322,12 @@ impl ClusterBuilder {
     /// Builds missing images, then starts every component and waits until
     /// each is ready. Startup phases are timed (see [`Cluster::startup`]).
     pub async fn start(self) -> Result<Cluster> {
+        if !self.nodes.is_empty() && !self.bitcoind {
+            return Err(HarnessError::component(
+                "cluster",
+                "Lightning nodes need bitcoind: add .bitcoind() to the builder",
+            ));
+        }
         let docker = docker::connect().await?;
         let mut startup = Vec::new();
         let t = Instant::now();
@@ -340,6 +356,7 @@ impl ClusterBuilder {
             images,
             bitcoind: None,
             signers: BTreeMap::new(),
+            nodes: BTreeMap::new(),
             startup,
         };
         // Start every container first, then wait for each: readiness overlaps.
@@ -355,6 +372,19 @@ impl ClusterBuilder {
                 .create(&cluster.resources)
                 .await?;
             cluster.signers.insert(node, s);
+        }
+        for (name, signer) in &self.nodes {
+            let bitcoind = cluster.bitcoind()?;
+            let n = LdkNode::builder(&cluster.images.lnnode, name, *signer)
+                .create(&cluster.resources, bitcoind)
+                .await?;
+            cluster.nodes.insert(name.clone(), n);
+            if *signer == SignerChoice::Vlsd {
+                let s = Signer::builder(&cluster.images.vlsd, name)
+                    .create(&cluster.resources)
+                    .await?;
+                cluster.signers.insert(name.clone(), s);
+            }
         }
         cluster
             .startup
@@ -373,6 +403,29 @@ impl ClusterBuilder {
             ready.push((format!("{} ready", s.container().name()), t.elapsed()));
         }
         cluster.startup.extend(ready);
+        let t = Instant::now();
+        let mut infos = Vec::new();
+        for n in cluster.nodes.values() {
+            infos.push((n.name().to_string(), n.wait_ready().await?));
+        }
+        if !infos.is_empty() {
+            cluster
+                .startup
+                .push(("nodes ready".to_string(), t.elapsed()));
+        }
+        // As the operator: each vlsd may sweep to its node's wallet and pay
+        // the other nodes of this cluster; everything else it refuses.
+        for (name, info) in &infos {
+            if let Some(s) = cluster.signers.get(name) {
+                s.allowlist_add(&info.sweep_address).await?;
+                for (other, other_info) in &infos {
+                    if other != name {
+                        s.allowlist_add(&format!("payee:{}", other_info.node_id))
+                            .await?;
+                    }
+                }
+            }
+        }
         Ok(cluster)
     }
 }
@@ -382,6 +435,7 @@ pub struct Cluster {
     images: Images,
     bitcoind: Option<Bitcoind>,
     signers: BTreeMap<String, Signer>,
+    nodes: BTreeMap<String, LdkNode>,
     startup: Vec<(String, Duration)>,
 }
 
@@ -402,6 +456,9 @@ impl Cluster {
         }
         if let Some(s) = self.signers.values().find(|s| s.container().name() == name) {
             return s.wait_ready().await;
+        }
+        if let Some(n) = self.nodes.get(name) {
+            return n.wait_ready().await.map(|_| ());
         }
         Err(HarnessError::component(
             "cluster",
@@ -448,7 +505,14 @@ impl Cluster {
         })
     }
 
-    /// The container of a component by its run name (`bitcoind`, `vlsd-alice`).
+    /// A Lightning node by name.
+    pub fn node(&self, name: &str) -> Result<&LdkNode> {
+        self.nodes.get(name).ok_or_else(|| {
+            HarnessError::component("cluster", format!("topology has no node `{name}`"))
+        })
+    }
+
+    /// The container of a component by its run name (`bitcoind`, `alice`, `vlsd-alice`).
     pub fn container(&self, name: &str) -> Result<&Container> {
         if let Some(b) = self
             .bitcoind
@@ -456,6 +520,9 @@ impl Cluster {
             .filter(|b| b.container().name() == name)
         {
             return Ok(b.container());
+        }
+        if let Some(n) = self.nodes.get(name) {
+            return Ok(n.container());
         }
         self.signers
             .values()

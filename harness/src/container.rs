@@ -33,6 +33,8 @@ pub struct ContainerSpec {
     pub(crate) published: Vec<u16>,
     pub(crate) cap_add: Vec<String>,
     pub(crate) stop_grace: Duration,
+    /// (path, contents, mode) copied in before the first start.
+    pub(crate) files: Vec<(String, Vec<u8>, u32)>,
 }
 
 impl ContainerSpec {
@@ -47,7 +49,20 @@ impl ContainerSpec {
             published: Vec::new(),
             cap_add: Vec::new(),
             stop_grace: Duration::from_secs(10),
+            files: Vec::new(),
         }
+    }
+
+    /// A file placed in the container before it starts (for secrets: they
+    /// stay out of the command line, the environment and `docker inspect`).
+    pub fn with_file(
+        mut self,
+        path: impl Into<String>,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+    ) -> Self {
+        self.files.push((path.into(), contents.into(), mode));
+        self
     }
 
     pub fn with_cmd<I, S>(mut self, cmd: I) -> Self
@@ -376,6 +391,38 @@ impl Container {
             &self.name,
             format!("{what}: not a regular file"),
         ))
+    }
+
+    /// Copies files into the container (stopped or running).
+    pub(crate) async fn upload(&self, files: &[(String, Vec<u8>, u32)]) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let what = format!("copy files into {}", self.docker_name);
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, contents, mode) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(*mode);
+            header.set_cksum();
+            builder
+                .append_data(
+                    &mut header,
+                    path.trim_start_matches('/'),
+                    contents.as_slice(),
+                )
+                .map_err(|e| HarnessError::component(&self.name, format!("{what}: {e}")))?;
+        }
+        let tarball = builder
+            .into_inner()
+            .map_err(|e| HarnessError::component(&self.name, format!("{what}: {e}")))?;
+        let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
+            .path("/")
+            .build();
+        self.docker
+            .upload_to_container(&self.id, Some(opts), bollard::body_full(tarball.into()))
+            .await
+            .map_err(HarnessError::docker(&what))
     }
 
     /// Whether `path` exists in the container, without failing when it does not.

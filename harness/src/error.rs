@@ -63,6 +63,16 @@ pub enum HarnessError {
     #[error("{component}: {reason}")]
     Component { component: String, reason: String },
 
+    #[error("{node}: {path}: {code} ({status}): {message}")]
+    NodeApi {
+        node: String,
+        path: String,
+        status: u16,
+        /// The node's typed error code, e.g. `invalid_invoice`.
+        code: String,
+        message: String,
+    },
+
     #[error("assertion failed: {0}")]
     Assertion(String),
 

@@ -33,6 +33,7 @@ pub const VLSD_VERSION: &str = "1.0.0-rc.1";
 
 const BASE_PACKAGES: &str = include_str!("../../docker/base/packages");
 const VLSD_DOCKERFILE: &str = include_str!("../../docker/vlsd/Dockerfile");
+const LNNODE_DOCKERFILE: &str = include_str!("../../docker/lnnode/Dockerfile");
 /// Bumped when the way the rootfs is made changes in a way the package list does not show.
 const BASE_RECIPE_VERSION: &str = "base-recipe-1";
 
@@ -41,6 +42,7 @@ const BASE_RECIPE_VERSION: &str = "base-recipe-1";
 pub struct Images {
     pub base: String,
     pub vlsd: String,
+    pub lnnode: String,
 }
 
 /// What `ensure` did for one image.
@@ -147,7 +149,24 @@ impl ImageBuilder {
             took: started.elapsed(),
         });
 
-        Ok((Images { base, vlsd }, outcomes))
+        let started = std::time::Instant::now();
+        let binary = self.lnnode_binary().await?;
+        let lnnode = component_tag("lnnode", LNNODE_DOCKERFILE, &base, &file_hash(&binary)?);
+        let built = if image_exists(docker, &lnnode).await? {
+            false
+        } else {
+            let context = dockerfile_context(LNNODE_DOCKERFILE, &[("lnnode", &binary)])?;
+            build_from_context(docker, &lnnode, &base, context, "lnnode image").await?;
+            true
+        };
+        outcomes.push(ImageOutcome {
+            name: "lnnode",
+            tag: lnnode.clone(),
+            built,
+            took: started.elapsed(),
+        });
+
+        Ok((Images { base, vlsd, lnnode }, outcomes))
     }
 
     async fn build_base(&self, docker: &Docker, tag: &str) -> Result<()> {
@@ -227,6 +246,22 @@ impl ImageBuilder {
         .await
     }
 
+    /// The lnnode binary: `$VLS_CHAOS_LNNODE_BIN` if set, else built from
+    /// this workspace (`cargo build --release -p lnnode`, incremental, so a
+    /// no-op when nothing changed), so the image always matches the source.
+    async fn lnnode_binary(&self) -> Result<PathBuf> {
+        if let Some(p) = std::env::var_os("VLS_CHAOS_LNNODE_BIN") {
+            return Ok(PathBuf::from(p));
+        }
+        let root = paths::workspace_root();
+        let mut cmd = tokio::process::Command::new("cargo");
+        cmd.current_dir(&root)
+            .args(["build", "--release", "--locked", "-p", "lnnode"])
+            .env("CARGO_TARGET_DIR", paths::target_dir());
+        run_with_progress(cmd, "lnnode (cargo build --release)").await?;
+        Ok(lnnode_release_binary())
+    }
+
     /// Every image labelled `vls-chaos=1`, with whether it is one of the current tags.
     pub async fn list(&self, docker: &Docker) -> Result<Vec<ListedImage>> {
         let current = self.current_tags();
@@ -286,13 +321,30 @@ impl ImageBuilder {
         let base = self.base_tag();
         let mut tags = vec![base.clone()];
         if let Ok(h) = file_hash(&self.vlsd_binary()) {
-            tags.push(format!(
-                "vls-chaos/vlsd:{}",
-                short_hash(&[VLSD_DOCKERFILE.as_bytes(), base.as_bytes(), h.as_bytes()])
-            ));
+            tags.push(component_tag("vlsd", VLSD_DOCKERFILE, &base, &h));
+        }
+        if let Ok(h) = file_hash(&lnnode_release_binary()) {
+            tags.push(component_tag("lnnode", LNNODE_DOCKERFILE, &base, &h));
         }
         tags
     }
+}
+
+/// `vls-chaos/<name>:<hash of recipe, base tag and binary hash>`.
+fn component_tag(name: &str, dockerfile: &str, base: &str, binary_hash: &str) -> String {
+    format!(
+        "vls-chaos/{name}:{}",
+        short_hash(&[
+            dockerfile.as_bytes(),
+            base.as_bytes(),
+            binary_hash.as_bytes()
+        ])
+    )
+}
+
+/// Where `cargo build --release -p lnnode` puts the binary for this workspace.
+fn lnnode_release_binary() -> PathBuf {
+    paths::target_dir().join("release").join("lnnode")
 }
 
 #[derive(Debug, Clone)]

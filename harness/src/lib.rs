@@ -11,6 +11,7 @@ pub mod gc;
 pub mod image;
 pub mod interrupt;
 pub mod log;
+pub mod node;
 pub mod paths;
 pub mod progress;
 pub mod report;
@@ -19,11 +20,12 @@ pub mod scenario;
 pub mod wait;
 
 pub use cluster::{Cluster, ClusterBuilder, Resources};
-pub use component::{Bitcoind, Signer};
+pub use component::{Bitcoind, LdkNode, Signer};
 pub use container::{Container, ContainerSpec};
 pub use error::{HarnessError, Result};
 pub use fault::Fault;
 pub use image::{ImageBuilder, Images};
+pub use node::{Node, NodeEvent, SignerChoice};
 pub use scenario::Scenario;
 
 /// Logs to stderr with timestamps; `RUST_LOG` overrides the default filter.

@@ -33,6 +33,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// An empty passing report for a run, to be filled by a test.
+    pub fn new(scenario: &str, run_id: &str, run_dir: &std::path::Path) -> Self {
+        RunReport {
+            scenario: scenario.to_string(),
+            file: PathBuf::new(),
+            seed: 0,
+            run_id: run_id.to_string(),
+            run_dir: run_dir.to_path_buf(),
+            verdict: Verdict::Pass,
+            error: None,
+            rows: Vec::new(),
+            total_seconds: 0.0,
+        }
+    }
+
     /// Adds a timing row; consecutive rows with the same label merge, so a
     /// multi-step phase ("kill+restart") reads as one figure.
     pub fn push(&mut self, label: &str, took: Duration) {

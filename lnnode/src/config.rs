@@ -14,6 +14,15 @@ pub enum SignerKind {
     Local,
 }
 
+impl SignerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignerKind::Vlsd => "vlsd",
+            SignerKind::Local => "local",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "lnnode", about = "LDK Lightning node for vls-chaos")]
 pub struct Config {
@@ -39,6 +48,9 @@ pub struct Config {
     /// Read from a file so it never appears in `ps` output or logs.
     #[arg(long)]
     pub bitcoind_rpc_password_file: PathBuf,
+    /// The bitcoind wallet that funds this node's channels and receives its sweeps.
+    #[arg(long, default_value = "lnnode")]
+    pub bitcoind_wallet: String,
 }
 
 #[cfg(test)]

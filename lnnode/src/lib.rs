@@ -1,7 +1,17 @@
 //! lnnode: an LDK Lightning node that signs through vlsd (as VLS's lnrod does)
-//! or with local keys (counterparties).
-//!
-//! Not a node yet: the LDK wiring, admin API and binary arrive with issue 3.
-//! This crate holds the command-line contract the harness starts it with.
+//! or with local keys (counterparties), driven by the harness over a typed
+//! JSON admin API.
 
+pub mod admin;
+pub mod bitcoind;
+pub mod broadcaster;
+pub mod chain;
 pub mod config;
+pub mod event;
+pub mod fee;
+pub mod frontend;
+pub mod logger;
+pub mod node;
+pub mod persist;
+pub mod records;
+pub mod signer;

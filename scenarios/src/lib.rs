@@ -1,6 +1,8 @@
 //! Shared fixtures for the container tests in `tests/`: logging, and a
 //! Docker-side check that a run left nothing behind.
 
+pub mod lightning;
+
 use std::collections::HashMap;
 
 use bollard::query_parameters::{

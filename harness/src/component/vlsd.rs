@@ -13,6 +13,9 @@ use crate::wait;
 
 /// Port on which a node hosts the signer service that vlsd dials.
 pub const NODE_SIGNER_PORT: u16 = 7701;
+/// vlsd's admin JSON-RPC (allowlist, node state), published to the host.
+pub const VLSD_RPC_PORT: u16 = 8011;
+const RPC_USER: &str = "chaos";
 const DATADIR: &str = "/data";
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,10 @@ impl SignerBuilder {
     /// Starts the container without waiting; call [`Signer::wait_ready`] before use.
     pub async fn create(self, res: &Resources) -> Result<Signer> {
         let name = format!("vlsd-{}", self.node);
+        let mut pw = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut pw);
+        let rpc_password = hex::encode(pw);
+        let rpc_port = VLSD_RPC_PORT.to_string();
         let mut cmd: Vec<String> = [
             "--network",
             "regtest",
@@ -68,6 +75,14 @@ impl SignerBuilder {
             DATADIR,
             "--connect",
             self.connect.as_str(),
+            "--rpc-server-address",
+            "0.0.0.0",
+            "--rpc-server-port",
+            rpc_port.as_str(),
+            "--rpc-user",
+            RPC_USER,
+            "--rpc-pass",
+            rpc_password.as_str(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -78,6 +93,7 @@ impl SignerBuilder {
             .with_volume(format!("{name}-data"), DATADIR)
             // Plain log text in files; vlsd's tracing honours NO_COLOR.
             .with_env("NO_COLOR", "1")
+            .with_published_port(VLSD_RPC_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(10));
         for (k, v) in &self.env {
@@ -90,6 +106,7 @@ impl SignerBuilder {
             connect: self.connect,
             datadir: VlsdDatadir::new(DATADIR, Network::Regtest),
             ready_timeout: self.ready_timeout,
+            rpc_password,
         };
         Ok(signer)
     }
@@ -102,6 +119,7 @@ pub struct Signer {
     connect: String,
     datadir: VlsdDatadir,
     ready_timeout: Duration,
+    rpc_password: String,
 }
 
 impl Signer {
@@ -162,6 +180,34 @@ impl Signer {
             Ok(()) => Ok(()),
             Err(e) => Err(with_log_tail(e, &self.container).await),
         }
+    }
+
+    /// Adds an allowlist entry (an address, `payee:<node id>`, ...) through
+    /// vlsd's admin RPC, as an operator would. vlsd persists it.
+    pub async fn allowlist_add(&self, entry: &str) -> Result<()> {
+        let port = self.container.host_port(VLSD_RPC_PORT).await?;
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "allowlist_add", "params": [entry]});
+        let rpc_err = |reason: String| HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: "allowlist_add".to_string(),
+            reason,
+        };
+        let resp: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}"))
+            .basic_auth(RPC_USER, Some(&self.rpc_password))
+            .json(&body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| rpc_err(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| rpc_err(e.to_string()))?;
+        if let Some(err) = resp.get("error") {
+            return Err(rpc_err(err.to_string()));
+        }
+        tracing::info!(component = %self.container.name(), entry, "allowlisted");
+        Ok(())
     }
 
     /// The node seed as stored on the volume. Never log it; compare or fingerprint.

@@ -1,0 +1,436 @@
+//! lnnode in a container, driven over its admin API: the LDK implementation
+//! of the [`Node`](crate::node::Node) seam.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::cluster::Resources;
+use crate::component::{with_log_tail, Bitcoind, NODE_SIGNER_PORT};
+use crate::container::{Container, ContainerSpec};
+use crate::error::{HarnessError, Result};
+use crate::node::{
+    Balance, ChannelSummary, Invoice, Node, NodeEvent, NodeInfo, Payment, SignerChoice,
+};
+use crate::wait;
+
+pub const ADMIN_PORT: u16 = 8080;
+pub const P2P_PORT: u16 = 9735;
+
+#[derive(Debug, Clone)]
+pub struct LdkNodeBuilder {
+    image: String,
+    name: String,
+    signer: SignerChoice,
+    ready_timeout: Duration,
+}
+
+impl LdkNodeBuilder {
+    pub fn with_ready_timeout(mut self, t: Duration) -> Self {
+        self.ready_timeout = t;
+        self
+    }
+
+    /// Starts the container; call [`LdkNode::wait_ready`] before use. A vlsd
+    /// node serves nothing until its vlsd has connected.
+    pub async fn create(self, res: &Resources, bitcoind: &Bitcoind) -> Result<LdkNode> {
+        let (user, password) = bitcoind.rpc_credentials();
+        let spec = ContainerSpec::new(&self.name, &self.image)
+            .with_cmd([
+                "--datadir".to_string(),
+                "/data".to_string(),
+                "--signer".to_string(),
+                match self.signer {
+                    SignerChoice::Vlsd => "vlsd",
+                    SignerChoice::Local => "local",
+                }
+                .to_string(),
+                "--signer-listen".to_string(),
+                format!("0.0.0.0:{NODE_SIGNER_PORT}"),
+                "--p2p-listen".to_string(),
+                format!("0.0.0.0:{P2P_PORT}"),
+                "--admin-listen".to_string(),
+                format!("0.0.0.0:{ADMIN_PORT}"),
+                "--bitcoind-rpc".to_string(),
+                bitcoind.internal_rpc_url(),
+                "--bitcoind-rpc-user".to_string(),
+                user.to_string(),
+                "--bitcoind-rpc-password-file".to_string(),
+                "/run/bitcoind-rpc-password".to_string(),
+                "--bitcoind-wallet".to_string(),
+                self.name.clone(),
+            ])
+            .with_file(
+                "/run/bitcoind-rpc-password",
+                password.as_bytes().to_vec(),
+                0o600,
+            )
+            .with_env("NO_COLOR", "1")
+            .with_env("RUST_LOG", "info,ldk=debug,h2=warn,hyper=warn,tower=warn")
+            .with_volume(format!("{}-data", self.name), "/data")
+            .with_published_port(ADMIN_PORT)
+            .with_cap_add("NET_ADMIN")
+            .with_stop_grace(Duration::from_secs(10));
+        let container = res.start(spec).await?;
+        Ok(LdkNode {
+            container,
+            signer: self.signer,
+            ready_timeout: self.ready_timeout,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .map_err(|e| HarnessError::component(&self.name, e.to_string()))?,
+            cursor: Mutex::new((0, 0)),
+        })
+    }
+}
+
+pub struct LdkNode {
+    container: Container,
+    signer: SignerChoice,
+    ready_timeout: Duration,
+    http: reqwest::Client,
+    /// (node start time, last event sequence consumed).
+    cursor: Mutex<(u64, u64)>,
+}
+
+impl std::fmt::Debug for LdkNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdkNode")
+            .field("container", &self.container)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    error: ApiErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorDetail {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct EventsReply {
+    started_at: u64,
+    events: Vec<EventRecord>,
+}
+
+#[derive(Deserialize)]
+struct EventRecord {
+    seq: u64,
+    #[serde(flatten)]
+    event: Value,
+}
+
+impl LdkNode {
+    pub fn builder(image: &str, name: &str, signer: SignerChoice) -> LdkNodeBuilder {
+        LdkNodeBuilder {
+            image: image.to_string(),
+            name: name.to_string(),
+            signer,
+            ready_timeout: Duration::from_secs(90),
+        }
+    }
+
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    pub fn signer(&self) -> SignerChoice {
+        self.signer
+    }
+
+    /// `<name>:9735` on the run network.
+    pub fn p2p_addr(&self) -> String {
+        format!("{}:{P2P_PORT}", self.container.name())
+    }
+
+    async fn url(&self, path: &str) -> Result<String> {
+        let port = self.container.host_port(ADMIN_PORT).await?;
+        Ok(format!("http://127.0.0.1:{port}{path}"))
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
+        let url = self.url(path).await?;
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: path.to_string(),
+            reason: format!("no answer: {e}"),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        if !status.is_success() {
+            let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+                Ok(b) => (b.error.code, b.error.message),
+                Err(_) => (
+                    "http".to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ),
+            };
+            return Err(HarnessError::NodeApi {
+                node: self.container.name().to_string(),
+                path: path.to_string(),
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: path.to_string(),
+            reason: format!(
+                "unexpected answer ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: Value) -> Result<T> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Waits until the admin API answers (for a vlsd node: vlsd connected too).
+    pub async fn wait_ready(&self) -> Result<NodeInfo> {
+        let what = format!("{}: admin API ready", self.container.name());
+        let res = wait::until(&what, self.ready_timeout, || async {
+            let status = self.container.status().await.map_err(|e| e.to_string())?;
+            if !status.running {
+                return Err(format!("container {}", status.status));
+            }
+            self.get::<NodeInfo>("/v1/info")
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match res {
+            Ok(info) => Ok(info),
+            Err(e) => Err(with_log_tail(e, &self.container).await),
+        }
+    }
+
+    async fn next_events(&self, timeout: Duration) -> Result<Vec<NodeEvent>> {
+        let (started, after) = self.cursor.lock().map(|c| *c).unwrap_or((0, 0));
+        let path = format!(
+            "/v1/events?after={after}&timeout_ms={}",
+            timeout.as_millis()
+        );
+        let reply: EventsReply = self.get(&path).await?;
+        let mut events = Vec::new();
+        let mut last = if reply.started_at != started {
+            0
+        } else {
+            after
+        };
+        for r in reply.events {
+            if r.seq <= last {
+                continue;
+            }
+            last = r.seq;
+            // Kinds this harness does not know are skipped, not errors.
+            if let Ok(e) = serde_json::from_value::<NodeEvent>(r.event) {
+                events.push(e);
+            }
+        }
+        if let Ok(mut c) = self.cursor.lock() {
+            *c = (reply.started_at, last);
+        }
+        Ok(events)
+    }
+}
+
+impl Node for LdkNode {
+    fn name(&self) -> &str {
+        self.container.name()
+    }
+
+    fn info(&self) -> BoxFuture<'_, Result<NodeInfo>> {
+        self.get("/v1/info").boxed()
+    }
+
+    fn connect<'a>(&'a self, node_id: &'a str, addr: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let _: Value = self
+                .post("/v1/peers", json!({"node_id": node_id, "addr": addr}))
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn open_channel<'a>(&'a self, node_id: &'a str, sat: u64) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let v: Value = self
+                .post(
+                    "/v1/channels",
+                    json!({"node_id": node_id, "amount_sat": sat}),
+                )
+                .await?;
+            Ok(v.get("temporary_channel_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string())
+        }
+        .boxed()
+    }
+
+    fn channels(&self) -> BoxFuture<'_, Result<Vec<ChannelSummary>>> {
+        self.get("/v1/channels").boxed()
+    }
+
+    fn close_channel<'a>(&'a self, channel_id: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let _: Value = self
+                .post(&format!("/v1/channels/{channel_id}/close"), json!({}))
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn force_close_channel<'a>(&'a self, channel_id: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let _: Value = self
+                .post(&format!("/v1/channels/{channel_id}/force-close"), json!({}))
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn invoice<'a>(
+        &'a self,
+        msat: u64,
+        hold_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Invoice>> {
+        let mut body = json!({"amount_msat": msat});
+        if let Some(h) = hold_hash {
+            body["payment_hash"] = json!(h);
+        }
+        async move { self.post("/v1/invoices", body).await }.boxed()
+    }
+
+    fn settle<'a>(&'a self, payment_hash: &'a str, preimage: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let _: Value = self
+                .post(
+                    &format!("/v1/invoices/{payment_hash}/settle"),
+                    json!({"preimage": preimage}),
+                )
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn fail<'a>(&'a self, payment_hash: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let _: Value = self
+                .post(&format!("/v1/invoices/{payment_hash}/fail"), json!({}))
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn pay<'a>(&'a self, invoice: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let v: Value = self
+                .post("/v1/payments", json!({"invoice": invoice}))
+                .await?;
+            Ok(v.get("payment_hash")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string())
+        }
+        .boxed()
+    }
+
+    fn payments(&self) -> BoxFuture<'_, Result<Vec<Payment>>> {
+        self.get("/v1/payments").boxed()
+    }
+
+    fn balance(&self) -> BoxFuture<'_, Result<Balance>> {
+        self.get("/v1/balance").boxed()
+    }
+
+    fn new_address(&self) -> BoxFuture<'_, Result<String>> {
+        async move {
+            let v: Value = self.post("/v1/address", json!({})).await?;
+            Ok(v.get("address")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string())
+        }
+        .boxed()
+    }
+
+    fn wait_event<'a>(
+        &'a self,
+        what: &'a str,
+        timeout: Duration,
+        pred: &'a (dyn Fn(&NodeEvent) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<NodeEvent>> {
+        async move {
+            let start = Instant::now();
+            let mut seen: Vec<String> = Vec::new();
+            loop {
+                let left = timeout.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(HarnessError::Timeout {
+                        what: format!("{}: {what}", self.container.name()),
+                        after: timeout,
+                        last: if seen.is_empty() {
+                            "no events".to_string()
+                        } else {
+                            format!("events seen: {}", seen.join(", "))
+                        },
+                    });
+                }
+                // Long poll: the node answers as soon as an event arrives.
+                let events = match self.next_events(left.min(Duration::from_secs(20))).await {
+                    Ok(e) => e,
+                    // A restarting node refuses connections for a moment.
+                    Err(e) => {
+                        seen.push(format!("error: {e}"));
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                for e in events {
+                    if pred(&e) {
+                        return Ok(e);
+                    }
+                    seen.push(format!("{e:?}"));
+                }
+            }
+        }
+        .boxed()
+    }
+}

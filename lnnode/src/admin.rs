@@ -1,0 +1,650 @@
+//! The admin API the harness drives: typed JSON over HTTP. Every failure is a
+//! typed error `{"error": {"code", "message"}}` with a matching status; a bad
+//! request never takes the node down.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::PublicKey;
+use lightning::ln::channelmanager::{Bolt11InvoiceParameters, PaymentId, Retry};
+use lightning::ln::types::ChannelId;
+use lightning::routing::router::RouteParametersConfig;
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
+use lightning::util::sweep::OutputSpendStatus;
+use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use serde::{Deserialize, Serialize};
+
+use crate::event::Record;
+use crate::node::{now_secs, Node};
+use crate::records::{Direction, PaymentRecord, PaymentStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(String),
+    #[error("unknown peer: {0}")]
+    UnknownPeer(String),
+    #[error("peer unreachable: {0}")]
+    PeerUnreachable(String),
+    #[error("unknown channel: {0}")]
+    UnknownChannel(String),
+    #[error("unknown payment: {0}")]
+    UnknownPayment(String),
+    #[error("no route or not enough outbound liquidity: {0}")]
+    NoRoute(String),
+    #[error("insufficient on-chain funds: {0}")]
+    InsufficientFunds(String),
+    #[error("the signer refused: {0}")]
+    SignerRefused(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidInvoice(_) => "invalid_invoice",
+            ApiError::UnknownPeer(_) => "unknown_peer",
+            ApiError::PeerUnreachable(_) => "peer_unreachable",
+            ApiError::UnknownChannel(_) => "unknown_channel",
+            ApiError::UnknownPayment(_) => "unknown_payment",
+            ApiError::NoRoute(_) => "no_route",
+            ApiError::InsufficientFunds(_) => "insufficient_funds",
+            ApiError::SignerRefused(_) => "signer_refused",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidInvoice(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownPeer(_)
+            | ApiError::UnknownChannel(_)
+            | ApiError::UnknownPayment(_) => StatusCode::NOT_FOUND,
+            ApiError::PeerUnreachable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NoRoute(_) | ApiError::InsufficientFunds(_) => StatusCode::CONFLICT,
+            ApiError::SignerRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<ApiError>() {
+            Ok(api) => api,
+            Err(e) => ApiError::Internal(format!("{e:#}")),
+        }
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
+    PublicKey::from_str(s)
+        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not a node id (33-byte hex)")))
+}
+
+fn parse_channel_id(s: &str) -> Result<ChannelId, ApiError> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(s, &mut b)
+        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not a channel id (32-byte hex)")))?;
+    Ok(ChannelId(b))
+}
+
+fn parse_hash(s: &str) -> Result<PaymentHash, ApiError> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(s, &mut b)
+        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not a payment hash (32-byte hex)")))?;
+    Ok(PaymentHash(b))
+}
+
+#[derive(Serialize)]
+pub struct Info {
+    pub node_id: String,
+    pub network: String,
+    pub signer: String,
+    pub block_height: u32,
+    pub channels: usize,
+    pub peers: usize,
+    pub sweep_address: String,
+    pub p2p_port: u16,
+    pub started_at: u64,
+}
+
+async fn info(State(n): State<Arc<Node>>) -> ApiResult<Info> {
+    Ok(Json(Info {
+        node_id: n.node_id().to_string(),
+        network: n.network.to_string(),
+        signer: n.config.signer.as_str().to_string(),
+        block_height: n.channel_manager.current_best_block().height,
+        channels: n.channel_manager.list_channels().len(),
+        peers: n.peer_manager.list_peers().len(),
+        sweep_address: n.sweep.address.to_string(),
+        p2p_port: n.config.p2p_listen.port(),
+        started_at: n.started_at,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct Balance {
+    pub wallet_trusted_sat: u64,
+    pub wallet_pending_sat: u64,
+    /// Still claimable on chain by LDK (closing channels, outputs being swept).
+    pub claimable_onchain_sat: u64,
+    /// Outputs handed to the sweeper and not yet swept with enough confirmations.
+    pub sweeping_sat: u64,
+    /// Local balance in open channels.
+    pub channels_local_msat: u64,
+}
+
+async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
+    let (trusted, pending, claimable) = n.onchain_balance().await?;
+    let local: u64 = n
+        .channel_manager
+        .list_channels()
+        .iter()
+        .map(local_balance_msat)
+        .sum();
+    // The sweeper keeps outputs for thousands of blocks after their sweep
+    // confirms; count only those not yet buried under ANTI_REORG_DELAY blocks.
+    let best = n.sweeper.current_best_block().height;
+    let sweeping: u64 = n
+        .sweeper
+        .tracked_spendable_outputs()
+        .iter()
+        .filter(|o| match &o.status {
+            OutputSpendStatus::PendingThresholdConfirmations {
+                confirmation_height,
+                ..
+            } => {
+                best + 1 < confirmation_height + lightning::chain::channelmonitor::ANTI_REORG_DELAY
+            }
+            _ => true,
+        })
+        .map(|o| o.descriptor_value_sat())
+        .sum();
+    Ok(Json(Balance {
+        wallet_trusted_sat: trusted,
+        wallet_pending_sat: pending,
+        claimable_onchain_sat: claimable,
+        sweeping_sat: sweeping,
+        channels_local_msat: local,
+    }))
+}
+
+#[derive(Serialize)]
+struct AddressReply {
+    address: String,
+}
+
+async fn new_address(State(n): State<Arc<Node>>) -> ApiResult<AddressReply> {
+    let a = n.bitcoind.new_address().await?;
+    Ok(Json(AddressReply {
+        address: a.to_string(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectRequest {
+    node_id: String,
+    addr: String,
+}
+
+async fn connect(
+    State(n): State<Arc<Node>>,
+    Json(r): Json<ConnectRequest>,
+) -> ApiResult<serde_json::Value> {
+    let pk = parse_pubkey(&r.node_id)?;
+    let addr = tokio::net::lookup_host(&r.addr)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ApiError::PeerUnreachable(format!("cannot resolve `{}`", r.addr)))?;
+    n.connect_peer(pk, addr).await?;
+    Ok(Json(serde_json::json!({"connected": r.node_id})))
+}
+
+#[derive(Serialize)]
+pub struct HtlcView {
+    pub direction: &'static str,
+    pub amount_msat: u64,
+    pub payment_hash: String,
+    pub cltv_expiry: u32,
+}
+
+#[derive(Serialize)]
+pub struct ChannelView {
+    pub channel_id: String,
+    pub counterparty: String,
+    pub funding_txo: Option<String>,
+    pub capacity_sat: u64,
+    pub state: &'static str,
+    pub is_outbound: bool,
+    pub local_balance_msat: u64,
+    pub outbound_capacity_msat: u64,
+    pub inbound_capacity_msat: u64,
+    pub confirmations: Option<u32>,
+    pub pending_htlcs: Vec<HtlcView>,
+}
+
+trait DescriptorValue {
+    fn descriptor_value_sat(&self) -> u64;
+}
+
+impl DescriptorValue for lightning::util::sweep::TrackedSpendableOutput {
+    fn descriptor_value_sat(&self) -> u64 {
+        use lightning::sign::SpendableOutputDescriptor as D;
+        match &self.descriptor {
+            D::StaticOutput { output, .. } => output.value.to_sat(),
+            D::DelayedPaymentOutput(d) => d.output.value.to_sat(),
+            D::StaticPaymentOutput(d) => d.output.value.to_sat(),
+        }
+    }
+}
+
+fn local_balance_msat(c: &lightning::ln::channel_state::ChannelDetails) -> u64 {
+    // What we would get on a close before fees: spendable + our reserve + HTLCs we offered.
+    let reserve = c.unspendable_punishment_reserve.unwrap_or(0) * 1000;
+    let offered: u64 = c.pending_outbound_htlcs.iter().map(|h| h.amount_msat).sum();
+    c.outbound_capacity_msat + reserve + offered
+}
+
+async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
+    let out = n
+        .channel_manager
+        .list_channels()
+        .iter()
+        .map(|c| {
+            let mut htlcs: Vec<HtlcView> = c
+                .pending_inbound_htlcs
+                .iter()
+                .map(|h| HtlcView {
+                    direction: "inbound",
+                    amount_msat: h.amount_msat,
+                    payment_hash: h.payment_hash.to_string(),
+                    cltv_expiry: h.cltv_expiry,
+                })
+                .collect();
+            htlcs.extend(c.pending_outbound_htlcs.iter().map(|h| HtlcView {
+                direction: "outbound",
+                amount_msat: h.amount_msat,
+                payment_hash: h.payment_hash.to_string(),
+                cltv_expiry: h.cltv_expiry,
+            }));
+            ChannelView {
+                channel_id: c.channel_id.to_string(),
+                counterparty: c.counterparty.node_id.to_string(),
+                funding_txo: c.funding_txo.map(|o| o.to_string()),
+                capacity_sat: c.channel_value_satoshis,
+                state: if c.is_usable {
+                    "usable"
+                } else if c.is_channel_ready {
+                    "ready"
+                } else {
+                    "pending"
+                },
+                is_outbound: c.is_outbound,
+                local_balance_msat: local_balance_msat(c),
+                outbound_capacity_msat: c.outbound_capacity_msat,
+                inbound_capacity_msat: c.inbound_capacity_msat,
+                confirmations: c.confirmations,
+                pending_htlcs: htlcs,
+            }
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenRequest {
+    node_id: String,
+    amount_sat: u64,
+}
+
+#[derive(Serialize)]
+struct OpenReply {
+    temporary_channel_id: String,
+}
+
+async fn open_channel(
+    State(n): State<Arc<Node>>,
+    Json(r): Json<OpenRequest>,
+) -> ApiResult<OpenReply> {
+    let pk = parse_pubkey(&r.node_id)?;
+    if n.peer_manager.peer_by_node_id(&pk).is_none() {
+        return Err(ApiError::UnknownPeer(format!(
+            "{} is not connected",
+            r.node_id
+        )));
+    }
+    let (trusted, _) = n.bitcoind.wallet_balance().await?;
+    if trusted.to_sat() < r.amount_sat {
+        return Err(ApiError::InsufficientFunds(format!(
+            "wallet has {} sat, channel needs {} sat plus fees",
+            trusted.to_sat(),
+            r.amount_sat
+        )));
+    }
+    let user_channel_id: u128 = rand::random();
+    let id = n
+        .channel_manager
+        .create_channel(pk, r.amount_sat, 0, user_channel_id, None, None)
+        .map_err(|e| ApiError::BadRequest(format!("{e:?}")))?;
+    Ok(Json(OpenReply {
+        temporary_channel_id: id.to_string(),
+    }))
+}
+
+fn find_channel(n: &Node, id: &str) -> Result<(ChannelId, PublicKey), ApiError> {
+    let cid = parse_channel_id(id)?;
+    n.channel_manager
+        .list_channels()
+        .iter()
+        .find(|c| c.channel_id == cid)
+        .map(|c| (c.channel_id, c.counterparty.node_id))
+        .ok_or_else(|| ApiError::UnknownChannel(id.to_string()))
+}
+
+async fn close_channel(
+    State(n): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let (cid, cp) = find_channel(&n, &id)?;
+    n.channel_manager
+        .close_channel(&cid, &cp)
+        .map_err(|e| ApiError::BadRequest(format!("{e:?}")))?;
+    Ok(Json(serde_json::json!({"closing": id})))
+}
+
+async fn force_close_channel(
+    State(n): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let (cid, cp) = find_channel(&n, &id)?;
+    n.channel_manager
+        .force_close_broadcasting_latest_txn(&cid, &cp, "force-closed by operator".to_string())
+        .map_err(|e| ApiError::BadRequest(format!("{e:?}")))?;
+    Ok(Json(serde_json::json!({"force_closing": id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceRequest {
+    amount_msat: u64,
+    #[serde(default)]
+    description: Option<String>,
+    /// For a hold invoice: the hash whose preimage only the caller knows.
+    #[serde(default)]
+    payment_hash: Option<String>,
+    #[serde(default)]
+    expiry_secs: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct InvoiceReply {
+    invoice: String,
+    payment_hash: String,
+    hold: bool,
+}
+
+async fn create_invoice(
+    State(n): State<Arc<Node>>,
+    Json(r): Json<InvoiceRequest>,
+) -> ApiResult<InvoiceReply> {
+    let hold_hash = r.payment_hash.as_deref().map(parse_hash).transpose()?;
+    let description = Description::new(r.description.unwrap_or_else(|| "vls-chaos".to_string()))
+        .map_err(|e| ApiError::BadRequest(format!("description: {e}")))?;
+    let params = Bolt11InvoiceParameters {
+        amount_msats: Some(r.amount_msat),
+        description: Bolt11InvoiceDescription::Direct(description),
+        invoice_expiry_delta_secs: Some(r.expiry_secs.unwrap_or(3600)),
+        min_final_cltv_expiry_delta: None,
+        payment_hash: hold_hash,
+    };
+    let cm = n.channel_manager.clone();
+    let invoice = tokio::task::spawn_blocking(move || cm.create_bolt11_invoice(params))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(format!("creating the invoice: {e:?}")))?;
+    let hash = invoice.payment_hash().to_string();
+    let now = now_secs();
+    n.payments.update(&hash, |_| PaymentRecord {
+        payment_hash: hash.clone(),
+        direction: Direction::Inbound,
+        status: PaymentStatus::Pending,
+        amount_msat: Some(r.amount_msat),
+        fee_msat: None,
+        hold: hold_hash.is_some(),
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    })?;
+    Ok(Json(InvoiceReply {
+        invoice: invoice.to_string(),
+        payment_hash: hash,
+        hold: hold_hash.is_some(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleRequest {
+    preimage: String,
+}
+
+async fn settle(
+    State(n): State<Arc<Node>>,
+    Path(hash): Path<String>,
+    Json(r): Json<SettleRequest>,
+) -> ApiResult<serde_json::Value> {
+    let expected = parse_hash(&hash)?;
+    let mut pre = [0u8; 32];
+    hex::decode_to_slice(&r.preimage, &mut pre)
+        .map_err(|_| ApiError::BadRequest("preimage: expected 32-byte hex".to_string()))?;
+    if sha256::Hash::hash(&pre).to_byte_array() != expected.0 {
+        return Err(ApiError::BadRequest(
+            "preimage does not match the payment hash".to_string(),
+        ));
+    }
+    let held = n
+        .held
+        .lock()
+        .map(|h| h.contains_key(&hash))
+        .unwrap_or(false);
+    if !held {
+        return Err(ApiError::UnknownPayment(format!("no held HTLC for {hash}")));
+    }
+    let cm = n.channel_manager.clone();
+    tokio::task::spawn_blocking(move || cm.claim_funds(PaymentPreimage(pre)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(serde_json::json!({"settling": hash})))
+}
+
+async fn fail(
+    State(n): State<Arc<Node>>,
+    Path(hash): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let h = parse_hash(&hash)?;
+    let held = n
+        .held
+        .lock()
+        .map(|mut m| m.remove(&hash).is_some())
+        .unwrap_or(false);
+    if !held {
+        return Err(ApiError::UnknownPayment(format!("no held HTLC for {hash}")));
+    }
+    let cm = n.channel_manager.clone();
+    tokio::task::spawn_blocking(move || cm.fail_htlc_backwards(&h))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    n.payments.update(&hash, |old| {
+        let mut r = old.unwrap_or(PaymentRecord {
+            payment_hash: hash.clone(),
+            direction: Direction::Inbound,
+            status: PaymentStatus::Failed,
+            amount_msat: None,
+            fee_msat: None,
+            hold: true,
+            failure: None,
+            created_at: now_secs(),
+            updated_at: now_secs(),
+        });
+        r.status = PaymentStatus::Failed;
+        r.failure = Some("failed by operator".to_string());
+        r
+    })?;
+    Ok(Json(serde_json::json!({"failed": hash})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayRequest {
+    invoice: String,
+}
+
+#[derive(Serialize)]
+struct PayReply {
+    payment_hash: String,
+}
+
+async fn pay(State(n): State<Arc<Node>>, Json(r): Json<PayRequest>) -> ApiResult<PayReply> {
+    let invoice = Bolt11Invoice::from_str(r.invoice.trim())
+        .map_err(|e| ApiError::InvalidInvoice(e.to_string()))?;
+    if invoice.network() != n.network {
+        return Err(ApiError::InvalidInvoice(format!(
+            "invoice is for {}, this node is on {}",
+            invoice.network(),
+            n.network
+        )));
+    }
+    let amount = invoice
+        .amount_milli_satoshis()
+        .ok_or_else(|| ApiError::InvalidInvoice("invoice has no amount".to_string()))?;
+    // Refuse before the signer does: LDK would try and fail the payment later.
+    let outbound: u64 = n
+        .channel_manager
+        .list_usable_channels()
+        .iter()
+        .map(|c| c.next_outbound_htlc_limit_msat)
+        .max()
+        .unwrap_or(0);
+    if amount > outbound {
+        return Err(ApiError::NoRoute(format!(
+            "{amount} msat exceeds the largest sendable amount {outbound} msat"
+        )));
+    }
+    let hash = invoice.payment_hash().to_string();
+    if let Some(vls) = n.keys.vls() {
+        let text = r.invoice.trim().to_string();
+        let approved = tokio::task::block_in_place(|| vls.preapprove_invoice(&text))?;
+        if !approved {
+            return Err(ApiError::SignerRefused(format!(
+                "vlsd did not approve paying {hash}"
+            )));
+        }
+    }
+    let now = now_secs();
+    n.payments.update(&hash, |_| PaymentRecord {
+        payment_hash: hash.clone(),
+        direction: Direction::Outbound,
+        status: PaymentStatus::Pending,
+        amount_msat: Some(amount),
+        fee_msat: None,
+        hold: false,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    })?;
+    let id = PaymentId(invoice.payment_hash().to_byte_array());
+    let cm = n.channel_manager.clone();
+    tokio::task::spawn_blocking(move || {
+        cm.pay_for_bolt11_invoice(
+            &invoice,
+            id,
+            None,
+            RouteParametersConfig::default(),
+            Retry::Timeout(Duration::from_secs(30)),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::NoRoute(format!("{e:?}")))?;
+    Ok(Json(PayReply { payment_hash: hash }))
+}
+
+async fn payments(State(n): State<Arc<Node>>) -> ApiResult<Vec<PaymentRecord>> {
+    Ok(Json(n.payments.values()))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    timeout_ms: u64,
+}
+
+#[derive(Serialize)]
+struct EventsReply {
+    /// Changes when the node restarts; sequence numbers start again at 1.
+    started_at: u64,
+    events: Vec<Record>,
+}
+
+async fn events(
+    State(n): State<Arc<Node>>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<EventsReply> {
+    let wait = Duration::from_millis(q.timeout_ms.min(60_000));
+    let events = n.events.wait(q.after, wait).await;
+    Ok(Json(EventsReply {
+        started_at: n.started_at,
+        events,
+    }))
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/balance", get(balance))
+        .route("/v1/address", post(new_address))
+        .route("/v1/peers", post(connect))
+        .route("/v1/channels", get(channels).post(open_channel))
+        .route("/v1/channels/:id/close", post(close_channel))
+        .route("/v1/channels/:id/force-close", post(force_close_channel))
+        .route("/v1/invoices", post(create_invoice))
+        .route("/v1/invoices/:hash/settle", post(settle))
+        .route("/v1/invoices/:hash/fail", post(fail))
+        .route("/v1/payments", get(payments).post(pay))
+        .route("/v1/events", get(events))
+        .with_state(node)
+}
+
+pub async fn serve(node: Arc<Node>, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "admin API listening");
+    axum::serve(listener, router(node)).await?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Blocks from bitcoind into LDK: catch every listener up at start, then poll
+//! the tip and feed connected and disconnected blocks to all of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use base64::Engine;
+use bitcoin::block::Header;
+use bitcoin::{BlockHash, Network};
+use lightning::chain::transaction::TransactionData;
+use lightning::chain::{BestBlock, Listen};
+use lightning_block_sync::http::HttpEndpoint;
+use lightning_block_sync::init::{synchronize_listeners, validate_best_block_header};
+use lightning_block_sync::poll::ChainPoller;
+use lightning_block_sync::rpc::RpcClient;
+use lightning_block_sync::{SpvClient, UnboundedCache};
+
+use crate::bitcoind::Bitcoind;
+
+pub fn block_source(bitcoind: &Bitcoind) -> Arc<RpcClient> {
+    let (host, port, credentials) = bitcoind.endpoint_parts();
+    let endpoint = HttpEndpoint::for_host(host).with_port(port);
+    let basic = base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes());
+    Arc::new(RpcClient::new(&basic, endpoint))
+}
+
+/// Every component that follows the chain, fed in one order.
+pub struct Listeners(pub Vec<Arc<dyn Listen + Send + Sync>>);
+
+impl Listen for Listeners {
+    fn filtered_block_connected(&self, header: &Header, txdata: &TransactionData, height: u32) {
+        for l in &self.0 {
+            l.filtered_block_connected(header, txdata, height);
+        }
+    }
+
+    fn blocks_disconnected(&self, fork_point: BestBlock) {
+        for l in &self.0 {
+            l.blocks_disconnected(fork_point);
+        }
+    }
+}
+
+/// Brings listeners last synced at different blocks up to bitcoind's tip.
+pub async fn catch_up(
+    source: &Arc<RpcClient>,
+    network: Network,
+    listeners: Vec<(BlockHash, &(dyn Listen + Send + Sync))>,
+) -> Result<()> {
+    let mut cache = UnboundedCache::new();
+    let listeners: Vec<(BlockHash, &(dyn Listen + Send + Sync))> = listeners;
+    synchronize_listeners(source.clone(), network, &mut cache, listeners)
+        .await
+        .map_err(|e| anyhow!("catching up with bitcoind: {e:?}"))?;
+    Ok(())
+}
+
+/// Polls bitcoind's tip every second, forever.
+pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<Listeners>) {
+    tokio::spawn(async move {
+        let tip = loop {
+            match validate_best_block_header(source.clone()).await {
+                Ok(tip) => break tip,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "bitcoind tip not available; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let mut cache = UnboundedCache::new();
+        let poller = ChainPoller::new(source.clone(), network);
+        let mut client = SpvClient::new(tip, poller, &mut cache, listener);
+        loop {
+            if let Err(e) = client.poll_best_tip().await {
+                tracing::warn!(error = ?e, "polling bitcoind's tip failed; retrying");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
