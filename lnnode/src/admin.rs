@@ -453,6 +453,13 @@ struct SettleRequest {
     preimage: String,
 }
 
+/// Held HTLCs are known from the persisted record, so they survive a restart.
+fn is_held(n: &Node, hash: &str) -> bool {
+    n.payments
+        .get(hash)
+        .is_some_and(|r| r.status == PaymentStatus::Held)
+}
+
 async fn settle(
     State(n): State<Arc<Node>>,
     Path(hash): Path<String>,
@@ -467,12 +474,7 @@ async fn settle(
             "preimage does not match the payment hash".to_string(),
         ));
     }
-    let held = n
-        .held
-        .lock()
-        .map(|h| h.contains_key(&hash))
-        .unwrap_or(false);
-    if !held {
+    if !is_held(&n, &hash) {
         return Err(ApiError::UnknownPayment(format!("no held HTLC for {hash}")));
     }
     let cm = n.channel_manager.clone();
@@ -487,12 +489,7 @@ async fn fail(
     Path(hash): Path<String>,
 ) -> ApiResult<serde_json::Value> {
     let h = parse_hash(&hash)?;
-    let held = n
-        .held
-        .lock()
-        .map(|mut m| m.remove(&hash).is_some())
-        .unwrap_or(false);
-    if !held {
+    if !is_held(&n, &hash) {
         return Err(ApiError::UnknownPayment(format!("no held HTLC for {hash}")));
     }
     let cm = n.channel_manager.clone();

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::node::{now_secs, Node};
-use crate::records::{Direction, HeldHtlc, PaymentRecord, PaymentStatus};
+use crate::records::{Direction, PaymentRecord, PaymentStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -205,16 +205,6 @@ pub async fn handle(node: &Node, event: Event) -> Result<(), ReplayEvent> {
             match preimage {
                 Some(p) => node.channel_manager.claim_funds(p),
                 None => {
-                    if let Ok(mut held) = node.held.lock() {
-                        held.insert(
-                            hash.clone(),
-                            HeldHtlc {
-                                payment_hash: hash.clone(),
-                                amount_msat,
-                                claim_deadline,
-                            },
-                        );
-                    }
                     record_payment(node, &hash, Direction::Inbound, |r| {
                         r.status = PaymentStatus::Held;
                         r.hold = true;
@@ -234,9 +224,6 @@ pub async fn handle(node: &Node, event: Event) -> Result<(), ReplayEvent> {
             ..
         } => {
             let hash = payment_hash.to_string();
-            if let Ok(mut held) = node.held.lock() {
-                held.remove(&hash);
-            }
             record_payment(node, &hash, Direction::Inbound, |r| {
                 r.status = PaymentStatus::Succeeded;
                 r.amount_msat = Some(amount_msat);

@@ -1,9 +1,8 @@
 //! Wiring: one LDK node with its chain source, signer, store, peers and
 //! background processing, and the operations the admin API exposes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -44,7 +43,7 @@ use crate::event::EventLog;
 use crate::fee::FeeEstimator;
 use crate::logger::TracingLogger;
 use crate::persist::{write_atomically, JsonMap};
-use crate::records::{HeldHtlc, PaymentRecord};
+use crate::records::PaymentRecord;
 use crate::signer::Keys;
 
 pub type ChainMonitor = chainmonitor::ChainMonitor<
@@ -148,7 +147,6 @@ pub struct Node {
     pub events: EventLog,
     pub payments: JsonMap<PaymentRecord>,
     pub peers: JsonMap<String>,
-    pub held: Mutex<HashMap<String, HeldHtlc>>,
     pub sweep: Arc<SweepDestination>,
     pub started_at: u64,
 }
@@ -457,7 +455,6 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         events: EventLog::new(),
         payments: JsonMap::open(datadir.join("payments.json"))?,
         peers: JsonMap::open(datadir.join("peers.json"))?,
-        held: Mutex::new(HashMap::new()),
         sweep,
         started_at: now_secs(),
         config,

@@ -33,12 +33,3 @@ pub struct PaymentRecord {
     pub created_at: u64,
     pub updated_at: u64,
 }
-
-/// An HTLC held for a hold invoice, waiting for settle or fail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldHtlc {
-    pub payment_hash: String,
-    pub amount_msat: u64,
-    /// Block height after which LDK fails it back by itself.
-    pub claim_deadline: Option<u32>,
-}

@@ -223,3 +223,67 @@ pub async fn wait_no_htlcs(node: &LdkNode) -> Result<Vec<ChannelSummary>> {
     .await?;
     Ok(chans)
 }
+
+/// The standard pair: alice signing through vlsd, bob with local keys, and a
+/// 1,000,000 sat channel alice opened and funded. `push_to_bob_sat` is paid
+/// to bob first so he can spend (above his 1% reserve).
+pub struct Pair {
+    pub cluster: Cluster,
+    pub channel_id: String,
+    pub stack_up: Duration,
+    pub open_to_usable: Duration,
+}
+
+impl Pair {
+    pub async fn start(push_to_bob_sat: u64) -> Result<Pair> {
+        let t = Instant::now();
+        let cluster = Cluster::builder()
+            .bitcoind()
+            .node("alice", harness::SignerChoice::Vlsd)
+            .node("bob", harness::SignerChoice::Local)
+            .start()
+            .await?;
+        let stack_up = t.elapsed();
+        cluster.bitcoind()?.mine(101).await?;
+        let (alice, bob) = (cluster.node("alice")?, cluster.node("bob")?);
+        fund(&cluster, alice, 2_000_000).await?;
+        let t = Instant::now();
+        let channel = open_channel(&cluster, alice, bob, 1_000_000).await?;
+        let open_to_usable = t.elapsed();
+        if push_to_bob_sat > 0 {
+            let (paid, _) = pay(alice, bob, push_to_bob_sat * 1000).await?;
+            if !matches!(paid, Paid::Sent { .. }) {
+                bail!("pushing {push_to_bob_sat} sat to bob: {paid:?}");
+            }
+            wait_no_htlcs(alice).await?;
+        }
+        Ok(Pair {
+            cluster,
+            channel_id: channel.channel_id,
+            stack_up,
+            open_to_usable,
+        })
+    }
+
+    pub fn alice(&self) -> Result<&LdkNode> {
+        Ok(self.cluster.node("alice")?)
+    }
+
+    pub fn bob(&self) -> Result<&LdkNode> {
+        Ok(self.cluster.node("bob")?)
+    }
+}
+
+/// A preimage and its payment hash (hex), drawn from a seeded RNG so a run replays.
+pub fn preimage(rng: &mut impl rand::RngCore) -> (String, String) {
+    use sha2::Digest;
+    let mut p = [0u8; 32];
+    rng.fill_bytes(&mut p);
+    let h = sha2::Sha256::digest(p);
+    (hex::encode(p), hex::encode(h))
+}
+
+/// Payments whose outcome has not arrived yet, by payment hash.
+pub fn is_closed_event(e: &NodeEvent) -> bool {
+    matches!(e, NodeEvent::ChannelClosed { .. })
+}
