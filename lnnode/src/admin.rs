@@ -20,11 +20,15 @@ use lightning::routing::router::RouteParametersConfig;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning::util::sweep::OutputSpendStatus;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::event::Record;
 use crate::node::{now_secs, Node};
-use crate::records::{Direction, PaymentRecord, PaymentStatus};
+use lnnode_api::{
+    AddressReply, Balance, Channel as ChannelView, ChannelState, ConnectRequest, Direction,
+    Events as EventsReply, Htlc as HtlcView, HtlcDirection, Info, Invoice as InvoiceReply,
+    InvoiceRequest, OpenReply, OpenRequest, PayReply, PayRequest, Payment as PaymentRecord,
+    PaymentStatus, SettleRequest,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -82,7 +86,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let body = lnnode_api::ErrorBody {
+            error: lnnode_api::ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+            },
+        };
         (self.status(), Json(body)).into_response()
     }
 }
@@ -117,19 +126,6 @@ fn parse_hash(s: &str) -> Result<PaymentHash, ApiError> {
     Ok(PaymentHash(b))
 }
 
-#[derive(Serialize)]
-pub struct Info {
-    pub node_id: String,
-    pub network: String,
-    pub signer: String,
-    pub block_height: u32,
-    pub channels: usize,
-    pub peers: usize,
-    pub sweep_address: String,
-    pub p2p_port: u16,
-    pub started_at: u64,
-}
-
 async fn info(State(n): State<Arc<Node>>) -> ApiResult<Info> {
     Ok(Json(Info {
         node_id: n.node_id().to_string(),
@@ -142,18 +138,6 @@ async fn info(State(n): State<Arc<Node>>) -> ApiResult<Info> {
         p2p_port: n.config.p2p_listen.port(),
         started_at: n.started_at,
     }))
-}
-
-#[derive(Serialize)]
-pub struct Balance {
-    pub wallet_trusted_sat: u64,
-    pub wallet_pending_sat: u64,
-    /// Still claimable on chain by LDK (closing channels, outputs being swept).
-    pub claimable_onchain_sat: u64,
-    /// Outputs handed to the sweeper and not yet swept with enough confirmations.
-    pub sweeping_sat: u64,
-    /// Local balance in open channels.
-    pub channels_local_msat: u64,
 }
 
 async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
@@ -191,23 +175,11 @@ async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
     }))
 }
 
-#[derive(Serialize)]
-struct AddressReply {
-    address: String,
-}
-
 async fn new_address(State(n): State<Arc<Node>>) -> ApiResult<AddressReply> {
     let a = n.bitcoind.new_address().await?;
     Ok(Json(AddressReply {
         address: a.to_string(),
     }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectRequest {
-    node_id: String,
-    addr: String,
 }
 
 async fn connect(
@@ -222,29 +194,6 @@ async fn connect(
         .ok_or_else(|| ApiError::PeerUnreachable(format!("cannot resolve `{}`", r.addr)))?;
     n.connect_peer(pk, addr).await?;
     Ok(Json(serde_json::json!({"connected": r.node_id})))
-}
-
-#[derive(Serialize)]
-pub struct HtlcView {
-    pub direction: &'static str,
-    pub amount_msat: u64,
-    pub payment_hash: String,
-    pub cltv_expiry: u32,
-}
-
-#[derive(Serialize)]
-pub struct ChannelView {
-    pub channel_id: String,
-    pub counterparty: String,
-    pub funding_txo: Option<String>,
-    pub capacity_sat: u64,
-    pub state: &'static str,
-    pub is_outbound: bool,
-    pub local_balance_msat: u64,
-    pub outbound_capacity_msat: u64,
-    pub inbound_capacity_msat: u64,
-    pub confirmations: Option<u32>,
-    pub pending_htlcs: Vec<HtlcView>,
 }
 
 trait DescriptorValue {
@@ -279,14 +228,14 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
                 .pending_inbound_htlcs
                 .iter()
                 .map(|h| HtlcView {
-                    direction: "inbound",
+                    direction: HtlcDirection::Inbound,
                     amount_msat: h.amount_msat,
                     payment_hash: h.payment_hash.to_string(),
                     cltv_expiry: h.cltv_expiry,
                 })
                 .collect();
             htlcs.extend(c.pending_outbound_htlcs.iter().map(|h| HtlcView {
-                direction: "outbound",
+                direction: HtlcDirection::Outbound,
                 amount_msat: h.amount_msat,
                 payment_hash: h.payment_hash.to_string(),
                 cltv_expiry: h.cltv_expiry,
@@ -297,11 +246,11 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
                 funding_txo: c.funding_txo.map(|o| o.to_string()),
                 capacity_sat: c.channel_value_satoshis,
                 state: if c.is_usable {
-                    "usable"
+                    ChannelState::Usable
                 } else if c.is_channel_ready {
-                    "ready"
+                    ChannelState::Ready
                 } else {
-                    "pending"
+                    ChannelState::Pending
                 },
                 is_outbound: c.is_outbound,
                 local_balance_msat: local_balance_msat(c),
@@ -313,18 +262,6 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
         })
         .collect();
     Ok(Json(out))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpenRequest {
-    node_id: String,
-    amount_sat: u64,
-}
-
-#[derive(Serialize)]
-struct OpenReply {
-    temporary_channel_id: String,
 }
 
 async fn open_channel(
@@ -388,26 +325,6 @@ async fn force_close_channel(
     Ok(Json(serde_json::json!({"force_closing": id})))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InvoiceRequest {
-    amount_msat: u64,
-    #[serde(default)]
-    description: Option<String>,
-    /// For a hold invoice: the hash whose preimage only the caller knows.
-    #[serde(default)]
-    payment_hash: Option<String>,
-    #[serde(default)]
-    expiry_secs: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct InvoiceReply {
-    invoice: String,
-    payment_hash: String,
-    hold: bool,
-}
-
 async fn create_invoice(
     State(n): State<Arc<Node>>,
     Json(r): Json<InvoiceRequest>,
@@ -445,12 +362,6 @@ async fn create_invoice(
         payment_hash: hash,
         hold: hold_hash.is_some(),
     }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettleRequest {
-    preimage: String,
 }
 
 /// Held HTLCs are known from the persisted record, so they survive a restart.
@@ -513,17 +424,6 @@ async fn fail(
         r
     })?;
     Ok(Json(serde_json::json!({"failed": hash})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayRequest {
-    invoice: String,
-}
-
-#[derive(Serialize)]
-struct PayReply {
-    payment_hash: String,
 }
 
 async fn pay(State(n): State<Arc<Node>>, Json(r): Json<PayRequest>) -> ApiResult<PayReply> {
@@ -601,13 +501,6 @@ struct EventsQuery {
     after: u64,
     #[serde(default)]
     timeout_ms: u64,
-}
-
-#[derive(Serialize)]
-struct EventsReply {
-    /// Changes when the node restarts; sequence numbers start again at 1.
-    started_at: u64,
-    events: Vec<Record>,
 }
 
 async fn events(

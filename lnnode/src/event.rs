@@ -6,59 +6,12 @@ use std::time::Duration;
 
 use bitcoin::Address;
 use lightning::events::{Event, PaymentPurpose, ReplayEvent};
-use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::node::{now_secs, Node};
-use crate::records::{Direction, PaymentRecord, PaymentStatus};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum NodeEvent {
-    ChannelPending {
-        channel_id: String,
-        counterparty: String,
-        funding_txo: String,
-    },
-    ChannelReady {
-        channel_id: String,
-        counterparty: String,
-    },
-    ChannelClosed {
-        channel_id: String,
-        reason: String,
-    },
-    /// An HTLC for a hold invoice arrived and is held.
-    HtlcAccepted {
-        payment_hash: String,
-        amount_msat: u64,
-        claim_deadline: Option<u32>,
-    },
-    PaymentReceived {
-        payment_hash: String,
-        amount_msat: u64,
-    },
-    PaymentSent {
-        payment_hash: String,
-        fee_msat: Option<u64>,
-    },
-    PaymentFailed {
-        payment_hash: String,
-        reason: String,
-    },
-    SpendableOutputs {
-        channel_id: Option<String>,
-        outputs: usize,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    pub seq: u64,
-    pub at: u64,
-    #[serde(flatten)]
-    pub event: NodeEvent,
-}
+use lnnode_api::{
+    Direction, Event as NodeEvent, EventRecord as Record, Payment as PaymentRecord, PaymentStatus,
+};
 
 pub struct EventLog {
     records: Mutex<Vec<Record>>,

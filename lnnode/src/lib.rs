@@ -13,5 +13,4 @@ pub mod frontend;
 pub mod logger;
 pub mod node;
 pub mod persist;
-pub mod records;
 pub mod signer;

@@ -43,8 +43,8 @@ use crate::event::EventLog;
 use crate::fee::FeeEstimator;
 use crate::logger::TracingLogger;
 use crate::persist::{write_atomically, JsonMap};
-use crate::records::PaymentRecord;
 use crate::signer::Keys;
+use lnnode_api::Payment as PaymentRecord;
 
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     DynSigner,

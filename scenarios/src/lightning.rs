@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use harness::node::{ChannelSummary, Node, NodeEvent, PaymentStatus};
+use harness::node::{ChannelState, ChannelSummary, Node, NodeEvent, PaymentStatus};
 use harness::{Cluster, LdkNode};
 
 /// How long one Lightning step may take before the test fails.
@@ -61,8 +61,8 @@ pub async fn open_channel(
         || async {
             let chans = from.channels().await.map_err(|e| e.to_string())?;
             match chans.into_iter().find(|c| c.channel_id == channel_id) {
-                Some(c) if c.state == "usable" => Ok(c),
-                Some(c) => Err(format!("state {}", c.state)),
+                Some(c) if c.state == ChannelState::Usable => Ok(c),
+                Some(c) => Err(format!("state {:?}", c.state)),
                 None => Err("channel not listed".to_string()),
             }
         },

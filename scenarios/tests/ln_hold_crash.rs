@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use harness::node::{ChannelState, HtlcDirection};
 use harness::report::RunReport;
 use harness::{Node, NodeEvent};
 use rand::SeedableRng;
@@ -43,20 +44,20 @@ async fn lnnode_killed_holding_an_htlc() -> anyhow::Result<()> {
             let c = lightning::only_channel(alice)
                 .await
                 .map_err(|e| e.to_string())?;
-            if c.state == "usable" {
+            if c.state == ChannelState::Usable {
                 Ok(())
             } else {
-                Err(c.state)
+                Err(format!("{:?}", c.state))
             }
         },
     )
     .await?;
     assert!(
-        has_htlc(alice, &hash, "inbound").await?,
+        has_htlc(alice, &hash, HtlcDirection::Inbound).await?,
         "alice lost the held HTLC"
     );
     assert!(
-        has_htlc(bob, &hash, "outbound").await?,
+        has_htlc(bob, &hash, HtlcDirection::Outbound).await?,
         "bob no longer has the HTLC in flight"
     );
     let bob_payment = bob
@@ -106,7 +107,11 @@ async fn lnnode_killed_holding_an_htlc() -> anyhow::Result<()> {
 }
 
 /// Whether `node` has an HTLC for `hash` in `direction` on any channel.
-async fn has_htlc(node: &harness::LdkNode, hash: &str, direction: &str) -> anyhow::Result<bool> {
+async fn has_htlc(
+    node: &harness::LdkNode,
+    hash: &str,
+    direction: HtlcDirection,
+) -> anyhow::Result<bool> {
     Ok(node.channels().await?.iter().any(|c| {
         c.pending_htlcs
             .iter()

@@ -57,7 +57,12 @@ async fn vlsd_killed_mid_payment_stream() -> anyhow::Result<()> {
     // No channel closed, and the channel still carries payments.
     let chans = lightning::wait_no_htlcs(alice).await?;
     assert_eq!(chans.len(), 1);
-    assert_eq!(chans[0].state, "usable", "{:?}", chans[0]);
+    assert_eq!(
+        chans[0].state,
+        harness::node::ChannelState::Usable,
+        "{:?}",
+        chans[0]
+    );
     lightning::wait_no_htlcs(bob).await?;
     let (paid, _) = lightning::pay(alice, bob, AMOUNT_SAT * 1000).await?;
     assert!(
@@ -65,6 +70,8 @@ async fn vlsd_killed_mid_payment_stream() -> anyhow::Result<()> {
         "after the crash: {paid:?}"
     );
     sent += 1;
+    // Both sides: the payer sees the outcome before its HTLC leaves the commitment.
+    lightning::wait_no_htlcs(alice).await?;
     lightning::wait_no_htlcs(bob).await?;
 
     // Sums conserved: bob holds exactly what settled; the two sides add up.

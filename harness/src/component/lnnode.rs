@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::cluster::Resources;
@@ -108,30 +107,6 @@ impl std::fmt::Debug for LdkNode {
     }
 }
 
-#[derive(Deserialize)]
-struct ApiErrorBody {
-    error: ApiErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ApiErrorDetail {
-    code: String,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct EventsReply {
-    started_at: u64,
-    events: Vec<EventRecord>,
-}
-
-#[derive(Deserialize)]
-struct EventRecord {
-    seq: u64,
-    #[serde(flatten)]
-    event: Value,
-}
-
 impl LdkNode {
     pub fn builder(image: &str, name: &str, signer: SignerChoice) -> LdkNodeBuilder {
         LdkNodeBuilder {
@@ -183,7 +158,7 @@ impl LdkNode {
             reason: e.to_string(),
         })?;
         if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+            let (code, message) = match serde_json::from_slice::<lnnode_api::ErrorBody>(&bytes) {
                 Ok(b) => (b.error.code, b.error.message),
                 Err(_) => (
                     "http".to_string(),
@@ -241,7 +216,7 @@ impl LdkNode {
             "/v1/events?after={after}&timeout_ms={}",
             timeout.as_millis()
         );
-        let reply: EventsReply = self.get(&path).await?;
+        let reply: lnnode_api::Events = self.get(&path).await?;
         let mut events = Vec::new();
         let mut last = if reply.started_at != started {
             0
@@ -253,10 +228,7 @@ impl LdkNode {
                 continue;
             }
             last = r.seq;
-            // Kinds this harness does not know are skipped, not errors.
-            if let Ok(e) = serde_json::from_value::<NodeEvent>(r.event) {
-                events.push(e);
-            }
+            events.push(r.event);
         }
         if let Ok(mut c) = self.cursor.lock() {
             *c = (reply.started_at, last);
