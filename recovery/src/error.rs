@@ -16,6 +16,22 @@ pub enum RecoveryError {
     SeedInvalid { source_name: String, reason: String },
     #[error("unknown network `{given}`: expected one of bitcoin, testnet, signet, regtest")]
     UnknownNetwork { given: String },
+    #[error("{reason}")]
+    Usage { reason: String },
+    #[error("{}: backup is damaged and cannot be trusted: {reason}", file.display())]
+    BackupCorrupt { file: PathBuf, reason: String },
+    #[error("{}: cannot open the backup with the given key: {reason}", file.display())]
+    BackupKey { file: PathBuf, reason: String },
+    #[error("{}: backup format version {found}; this tool reads version {supported}", file.display())]
+    BackupVersion {
+        file: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{}: already exists; backups are never overwritten", path.display())]
+    Exists { path: PathBuf },
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
 }
 
 impl RecoveryError {
@@ -24,16 +40,24 @@ impl RecoveryError {
         match self {
             RecoveryError::Io { .. } => "E-IO",
             RecoveryError::SeedInvalid { .. } => "E-SEED-INVALID",
-            RecoveryError::UnknownNetwork { .. } => "E-USAGE",
+            RecoveryError::UnknownNetwork { .. } | RecoveryError::Usage { .. } => "E-USAGE",
+            RecoveryError::BackupCorrupt { .. } => "E-BACKUP-CORRUPT",
+            RecoveryError::BackupKey { .. } => "E-BACKUP-KEY",
+            RecoveryError::BackupVersion { .. } => "E-BACKUP-VERSION",
+            RecoveryError::Exists { .. } => "E-EXISTS",
+            RecoveryError::Internal { .. } => "E-INTERNAL",
         }
     }
 
     /// Process exit code for the class of error (0 ok, 1 difference found, 2.. errors).
     pub fn exit_code(&self) -> i32 {
         match self {
-            RecoveryError::UnknownNetwork { .. } => 2,
-            RecoveryError::Io { .. } => 3,
+            RecoveryError::UnknownNetwork { .. } | RecoveryError::Usage { .. } => 2,
+            RecoveryError::Io { .. } | RecoveryError::Exists { .. } => 3,
             RecoveryError::SeedInvalid { .. } => 4,
+            RecoveryError::BackupCorrupt { .. } | RecoveryError::BackupVersion { .. } => 5,
+            RecoveryError::BackupKey { .. } => 6,
+            RecoveryError::Internal { .. } => 70,
         }
     }
 }
