@@ -287,3 +287,27 @@ pub fn preimage(rng: &mut impl rand::RngCore) -> (String, String) {
 pub fn is_closed_event(e: &NodeEvent) -> bool {
     matches!(e, NodeEvent::ChannelClosed { .. })
 }
+
+/// `payee` issues a hold invoice for `msat` with a fresh preimage, `payer`
+/// pays it, and the call returns once `payee` holds the HTLC. Returns
+/// (preimage, payment hash), both hex.
+pub async fn hold_htlc(
+    payee: &LdkNode,
+    payer: &LdkNode,
+    msat: u64,
+    rng: &mut impl rand::RngCore,
+) -> Result<(String, String)> {
+    let (preimage, hash) = preimage(rng);
+    let invoice = payee.invoice(msat, Some(&hash)).await?;
+    if !invoice.hold {
+        bail!("{}: invoice for {hash} is not a hold invoice", payee.name());
+    }
+    payer.pay(&invoice.invoice).await?;
+    let h = hash.clone();
+    payee
+        .wait_event("HTLC held", STEP, &move |e| {
+            matches!(e, NodeEvent::HtlcAccepted { payment_hash, .. } if payment_hash == &h)
+        })
+        .await?;
+    Ok((preimage, hash))
+}

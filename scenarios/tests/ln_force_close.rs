@@ -27,15 +27,7 @@ async fn counterparty_force_close_with_htlc_to_us() -> anyhow::Result<()> {
     let alice_local = lightning::only_channel(alice).await?.local_balance_msat / 1000;
     assert_eq!(alice_local, 1_000_000 - PUSH_SAT);
 
-    let (preimage, hash) = lightning::preimage(&mut rng);
-    let invoice = alice.invoice(HTLC_SAT * 1000, Some(&hash)).await?;
-    bob.pay(&invoice.invoice).await?;
-    let h = hash.clone();
-    alice
-        .wait_event("HTLC held", STEP, &move |e| {
-            matches!(e, NodeEvent::HtlcAccepted { payment_hash, .. } if payment_hash == &h)
-        })
-        .await?;
+    let (preimage, hash) = lightning::hold_htlc(alice, bob, HTLC_SAT * 1000, &mut rng).await?;
 
     let t = Instant::now();
     bob.force_close_channel(&pair.channel_id).await?;

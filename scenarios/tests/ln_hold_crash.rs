@@ -19,16 +19,7 @@ async fn lnnode_killed_holding_an_htlc() -> anyhow::Result<()> {
     let pair = Pair::start(200_000).await?;
     let (alice, bob) = (pair.alice()?, pair.bob()?);
 
-    let (preimage, hash) = lightning::preimage(&mut rng);
-    let invoice = alice.invoice(AMOUNT_SAT * 1000, Some(&hash)).await?;
-    assert!(invoice.hold);
-    bob.pay(&invoice.invoice).await?;
-    let h = hash.clone();
-    alice
-        .wait_event("HTLC held", STEP, &move |e| {
-            matches!(e, NodeEvent::HtlcAccepted { payment_hash, .. } if payment_hash == &h)
-        })
-        .await?;
+    let (preimage, hash) = lightning::hold_htlc(alice, bob, AMOUNT_SAT * 1000, &mut rng).await?;
 
     let t = Instant::now();
     alice.container().kill().await?;
