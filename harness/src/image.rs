@@ -255,6 +255,30 @@ impl ImageBuilder {
         }
         let root = paths::workspace_root();
         let mut cmd = tokio::process::Command::new("cargo");
+        // Same environment whoever calls us (`cargo test`, `cargo run`, a
+        // shell): cargo hands its children CARGO_* variables that some build
+        // scripts watch, and a different set would rebuild the whole tree.
+        cmd.env_clear();
+        for (k, v) in std::env::vars_os() {
+            let name = k.to_string_lossy();
+            let keep = matches!(
+                name.as_ref(),
+                "PATH"
+                    | "HOME"
+                    | "USER"
+                    | "CARGO_HOME"
+                    | "RUSTUP_HOME"
+                    | "RUSTUP_TOOLCHAIN"
+                    | "SSL_CERT_FILE"
+                    | "SSL_CERT_DIR"
+            ) || name.to_ascii_lowercase().ends_with("_proxy")
+                || name.starts_with("CARGO_REGISTRIES_")
+                || name.starts_with("CARGO_HTTP_")
+                || name.starts_with("CARGO_NET_");
+            if keep {
+                cmd.env(k, v);
+            }
+        }
         cmd.current_dir(&root)
             .args(["build", "--release", "--locked", "-p", "lnnode"])
             .env("CARGO_TARGET_DIR", paths::target_dir());
