@@ -126,45 +126,17 @@ impl ImageBuilder {
         if !binary.is_file() {
             self.build_vlsd_binary().await?;
         }
-        let binary_hash = file_hash(&binary)?;
-        let vlsd = format!(
-            "vls-chaos/vlsd:{}",
-            short_hash(&[
-                VLSD_DOCKERFILE.as_bytes(),
-                base.as_bytes(),
-                binary_hash.as_bytes()
-            ])
-        );
-        let built = if image_exists(docker, &vlsd).await? {
-            false
-        } else {
-            let context = dockerfile_context(VLSD_DOCKERFILE, &[("vlsd", &binary)])?;
-            build_from_context(docker, &vlsd, &base, context, "vlsd image").await?;
-            true
-        };
-        outcomes.push(ImageOutcome {
-            name: "vlsd",
-            tag: vlsd.clone(),
-            built,
-            took: started.elapsed(),
-        });
+        let outcome =
+            ensure_component(docker, "vlsd", VLSD_DOCKERFILE, &base, &binary, started).await?;
+        let vlsd = outcome.tag.clone();
+        outcomes.push(outcome);
 
         let started = std::time::Instant::now();
         let binary = self.lnnode_binary().await?;
-        let lnnode = component_tag("lnnode", LNNODE_DOCKERFILE, &base, &file_hash(&binary)?);
-        let built = if image_exists(docker, &lnnode).await? {
-            false
-        } else {
-            let context = dockerfile_context(LNNODE_DOCKERFILE, &[("lnnode", &binary)])?;
-            build_from_context(docker, &lnnode, &base, context, "lnnode image").await?;
-            true
-        };
-        outcomes.push(ImageOutcome {
-            name: "lnnode",
-            tag: lnnode.clone(),
-            built,
-            took: started.elapsed(),
-        });
+        let outcome =
+            ensure_component(docker, "lnnode", LNNODE_DOCKERFILE, &base, &binary, started).await?;
+        let lnnode = outcome.tag.clone();
+        outcomes.push(outcome);
 
         Ok((Images { base, vlsd, lnnode }, outcomes))
     }
@@ -352,6 +324,32 @@ impl ImageBuilder {
         }
         tags
     }
+}
+
+/// A component image (`FROM` the base, plus one host binary named `name`),
+/// built only when its content-hash tag is missing.
+async fn ensure_component(
+    docker: &Docker,
+    name: &'static str,
+    dockerfile: &str,
+    base: &str,
+    binary: &Path,
+    started: std::time::Instant,
+) -> Result<ImageOutcome> {
+    let tag = component_tag(name, dockerfile, base, &file_hash(binary)?);
+    let built = if image_exists(docker, &tag).await? {
+        false
+    } else {
+        let context = dockerfile_context(dockerfile, &[(name, binary)])?;
+        build_from_context(docker, &tag, base, context, &format!("{name} image")).await?;
+        true
+    };
+    Ok(ImageOutcome {
+        name,
+        tag,
+        built,
+        took: started.elapsed(),
+    })
 }
 
 /// `vls-chaos/<name>:<hash of recipe, base tag and binary hash>`.
