@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::RecoveryError;
+use crate::seed::Seed;
+use crate::snapshot::Snapshot;
 
 /// Version of the plaintext layout inside the age file.
 pub const FORMAT_VERSION: u32 = 1;
@@ -274,11 +276,14 @@ pub fn open(bytes: &[u8], key: &OpenKey, file: &Path) -> Result<Opened, Recovery
 
 /// Reads and opens a backup file.
 pub fn open_file(path: &Path, key: &OpenKey) -> Result<Opened, RecoveryError> {
-    let bytes = std::fs::read(path).map_err(|source| RecoveryError::Io {
+    open(&read(path)?, key, path)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, RecoveryError> {
+    std::fs::read(path).map_err(|source| RecoveryError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    open(&bytes, key, path)
+    })
 }
 
 /// The file name of a backup: sorts by time, names the node.
@@ -386,6 +391,145 @@ pub fn create(
         retain(dir, k.max(1))?;
     }
     Ok(path)
+}
+
+/// The payload of a snapshot backup: the snapshot and, only when asked for,
+/// the node seed.
+#[derive(Serialize)]
+struct PayloadOut<'a> {
+    snapshot: &'a Snapshot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayloadIn {
+    snapshot: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    seed: Option<zeroize::Zeroizing<String>>,
+}
+
+/// A snapshot backup, opened and checked.
+#[derive(Debug)]
+pub struct Contents {
+    pub header: BackupHeader,
+    pub snapshot: Snapshot,
+    pub seed: Option<Seed>,
+}
+
+/// The payload bytes for `snapshot` (with the seed only if given).
+pub fn snapshot_payload(
+    snapshot: &Snapshot,
+    seed: Option<&Seed>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, RecoveryError> {
+    let seed_hex = seed.map(|s| zeroize::Zeroizing::new(hex::encode(s.as_bytes())));
+    let out = PayloadOut {
+        snapshot,
+        seed: seed_hex.as_ref().map(|s| s.as_str()),
+    };
+    serde_json::to_vec(&out)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| RecoveryError::Internal {
+            reason: format!("payload to JSON: {e}"),
+        })
+}
+
+/// Opens a snapshot backup: decrypts, verifies the checksum, re-derives the
+/// snapshot's views from its entries and checks the seed (if any) is this
+/// node's.
+pub fn open_snapshot(bytes: &[u8], key: &OpenKey, file: &Path) -> Result<Contents, RecoveryError> {
+    let Opened { header, payload } = open(bytes, key, file)?;
+    let corrupt = |reason: String| RecoveryError::BackupCorrupt {
+        file: file.to_path_buf(),
+        reason,
+    };
+    let payload = zeroize::Zeroizing::new(payload);
+    let p: PayloadIn =
+        serde_json::from_slice(&payload).map_err(|e| corrupt(format!("payload: {e}")))?;
+    let snapshot = Snapshot::from_json(p.snapshot.get().as_bytes(), &file.display().to_string())
+        .map_err(|e| corrupt(e.to_string()))?;
+    if snapshot.node_id != header.node_id || snapshot.network != header.network {
+        return Err(corrupt(format!(
+            "header says node {} on {}, the snapshot is node {} on {}",
+            header.node_id, header.network, snapshot.node_id, snapshot.network
+        )));
+    }
+    let seed = match (&p.seed, header.includes_seed) {
+        (Some(hex), true) => {
+            let seed = Seed::from_hex(hex, &format!("{}: seed", file.display()))?;
+            snapshot.check_seed(&seed)?;
+            Some(seed)
+        }
+        (None, false) => None,
+        _ => {
+            return Err(corrupt(
+                "header.includes_seed disagrees with the payload".to_string(),
+            ))
+        }
+    };
+    Ok(Contents {
+        header,
+        snapshot,
+        seed,
+    })
+}
+
+/// Reads and opens a snapshot backup file.
+pub fn open_snapshot_file(path: &Path, key: &OpenKey) -> Result<Contents, RecoveryError> {
+    open_snapshot(&read(path)?, key, path)
+}
+
+/// Milliseconds since the Unix epoch, for `created_at_ms`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A directory of sealed snapshot backups: the sink the strategy engine and
+/// `vls-recover backup create` write to.
+pub struct DirSink {
+    pub dir: PathBuf,
+    pub key: SealKey,
+    pub keep: Option<usize>,
+    pub seed: Option<Seed>,
+    pub source: String,
+}
+
+impl DirSink {
+    /// Seals `snapshot` into a new file; names it by time, never overwriting
+    /// (two backups in one millisecond get the next free millisecond).
+    pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<PathBuf, RecoveryError> {
+        let payload = snapshot_payload(snapshot, self.seed.as_ref())?;
+        let mut info = BackupInfo {
+            node_id: snapshot.node_id.clone(),
+            network: snapshot.network.clone(),
+            source: self.source.clone(),
+            includes_seed: self.seed.is_some(),
+            created_at_ms: now_ms(),
+        };
+        let newest = list(&self.dir)
+            .unwrap_or_default()
+            .last()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .and_then(|n| {
+                n.strip_suffix(FILE_SUFFIX)
+                    .and_then(|n| n.rsplit('-').next().map(str::to_string))
+            })
+            .and_then(|ms| ms.parse::<u64>().ok());
+        if let Some(ms) = newest {
+            info.created_at_ms = info.created_at_ms.max(ms + 1);
+        }
+        create(&self.dir, &info, &payload, &self.key, self.keep)
+    }
+}
+
+impl crate::diff::BackupSink for DirSink {
+    fn write(&mut self, snapshot: &Snapshot) -> Result<PathBuf, RecoveryError> {
+        self.write_snapshot(snapshot)
+    }
 }
 
 #[cfg(test)]

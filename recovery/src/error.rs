@@ -30,6 +30,35 @@ pub enum RecoveryError {
     },
     #[error("{}: already exists; backups are never overwritten", path.display())]
     Exists { path: PathBuf },
+    #[error("{}: the signer state database is locked by a running vlsd; stop vlsd first (it holds an exclusive lock while it runs), or back up live from LSS", path.display())]
+    DatadirLocked { path: PathBuf },
+    #[error("{}: no signer state here: {reason}", path.display())]
+    DatadirMissing { path: PathBuf, reason: String },
+    #[error("{source_name}: signer state entry `{key}`: {reason}")]
+    StateInvalid {
+        source_name: String,
+        key: String,
+        reason: String,
+    },
+    #[error("{}: not empty ({found}); restore only into an empty datadir, or pass --force to move the old state aside", path.display())]
+    DatadirNotEmpty { path: PathBuf, found: String },
+    #[error("refusing to restore a rolled-back state: channel {channel}: {what} would go backwards from {newer} (in {against}) to {backup} (in the backup); signing from an older state can broadcast a revoked commitment and lose the channel")]
+    Rollback {
+        channel: String,
+        what: String,
+        newer: u64,
+        backup: u64,
+        against: String,
+    },
+    #[error("the seed belongs to node {seed_node}, but the state belongs to node {state_node}")]
+    SeedMismatch {
+        seed_node: String,
+        state_node: String,
+    },
+    #[error("no seed: the backup was made without --include-seed; pass --seed-file with the node's seed")]
+    SeedMissing,
+    #[error("{reason}")]
+    Mismatch { reason: String },
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }
@@ -45,6 +74,14 @@ impl RecoveryError {
             RecoveryError::BackupKey { .. } => "E-BACKUP-KEY",
             RecoveryError::BackupVersion { .. } => "E-BACKUP-VERSION",
             RecoveryError::Exists { .. } => "E-EXISTS",
+            RecoveryError::DatadirLocked { .. } => "E-DATADIR-LOCKED",
+            RecoveryError::DatadirMissing { .. } => "E-DATADIR-MISSING",
+            RecoveryError::StateInvalid { .. } => "E-STATE-INVALID",
+            RecoveryError::DatadirNotEmpty { .. } => "E-DATADIR-NOT-EMPTY",
+            RecoveryError::Rollback { .. } => "E-ROLLBACK",
+            RecoveryError::SeedMismatch { .. } => "E-SEED-MISMATCH",
+            RecoveryError::SeedMissing => "E-SEED-MISSING",
+            RecoveryError::Mismatch { .. } => "E-MISMATCH",
             RecoveryError::Internal { .. } => "E-INTERNAL",
         }
     }
@@ -53,8 +90,17 @@ impl RecoveryError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RecoveryError::UnknownNetwork { .. } | RecoveryError::Usage { .. } => 2,
-            RecoveryError::Io { .. } | RecoveryError::Exists { .. } => 3,
-            RecoveryError::SeedInvalid { .. } => 4,
+            RecoveryError::Io { .. }
+            | RecoveryError::Exists { .. }
+            | RecoveryError::DatadirMissing { .. }
+            | RecoveryError::DatadirNotEmpty { .. } => 3,
+            RecoveryError::SeedInvalid { .. }
+            | RecoveryError::SeedMismatch { .. }
+            | RecoveryError::SeedMissing => 4,
+            RecoveryError::DatadirLocked { .. } => 7,
+            RecoveryError::StateInvalid { .. } => 8,
+            RecoveryError::Rollback { .. } => 9,
+            RecoveryError::Mismatch { .. } => 10,
             RecoveryError::BackupCorrupt { .. } | RecoveryError::BackupVersion { .. } => 5,
             RecoveryError::BackupKey { .. } => 6,
             RecoveryError::Internal { .. } => 70,

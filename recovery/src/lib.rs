@@ -5,9 +5,15 @@
 
 pub mod backup;
 pub mod datadir;
+pub mod diff;
 pub mod error;
+pub mod restore;
+pub mod scb;
 pub mod seed;
+pub mod snapshot;
+pub mod store;
 
 pub use datadir::{Network, VlsdDatadir};
 pub use error::RecoveryError;
 pub use seed::Seed;
+pub use snapshot::Snapshot;

@@ -1,33 +1,36 @@
-//! A backup we write opens with the standard `age` tool and shows readable
-//! content: the JSON header line, then the payload.
+//! A backup of the fixture made by `vls-recover backup create` opens with the
+//! standard `age` tool (Debian's `age` package) and shows readable content:
+//! the JSON header line, then the snapshot.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 use age::secrecy::ExposeSecret;
-use vls_recovery::backup::{self, BackupInfo, SealKey};
 
 #[test]
-fn standard_age_tool_opens_our_backup() {
+fn standard_age_tool_opens_a_fixture_backup() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let d = common::copy_fixture(&dir.path().join("vlsd"));
     let id = age::x25519::Identity::generate();
     let key_file = dir.path().join("key.txt");
     std::fs::write(&key_file, format!("{}\n", id.to_string().expose_secret())).expect("key file");
-    let info = BackupInfo {
-        node_id: "02".to_string() + &"cd".repeat(32),
-        network: "regtest".to_string(),
-        source: "test".to_string(),
-        includes_seed: false,
-        created_at_ms: 42,
-    };
-    let path = backup::create(
-        &dir.path().join("backups"),
-        &info,
-        br#"{"channels":[]}"#,
-        &SealKey::Recipients(vec![id.to_public()]),
-        None,
-    )
-    .expect("create");
+    let out_dir = dir.path().join("backups");
+    let made = Command::new(env!("CARGO_BIN_EXE_vls-recover"))
+        .args(["backup", "create", "--json", "--datadir"])
+        .arg(d.root())
+        .args(["--recipient", &id.to_public().to_string(), "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run vls-recover");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&made.stdout).expect("json");
+    let path = v["file"].as_str().expect("file").to_string();
+
     let out = Command::new("age")
         .arg("-d")
         .arg("-i")
@@ -41,11 +44,18 @@ fn standard_age_tool_opens_our_backup() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    let mut lines = text.lines();
-    let header: serde_json::Value =
-        serde_json::from_str(lines.next().expect("header line")).expect("json header");
+    let (first, rest) = text.split_once('\n').expect("header line");
+    let header: serde_json::Value = serde_json::from_str(first).expect("json header");
     assert_eq!(header["format"], "vls-chaos-backup");
-    assert_eq!(header["node_id"], info.node_id);
-    assert_eq!(lines.next(), Some(r#"{"channels":[]}"#));
-    assert!(Path::new(&path).exists());
+    assert_eq!(header["includes_seed"], false);
+    let payload: serde_json::Value = serde_json::from_str(rest).expect("json payload");
+    assert_eq!(payload["snapshot"]["node_id"], header["node_id"]);
+    assert_eq!(
+        payload["snapshot"]["channels"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert!(
+        payload.get("seed").is_none(),
+        "no seed without --include-seed"
+    );
 }

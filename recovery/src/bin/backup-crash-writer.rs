@@ -1,15 +1,16 @@
-//! Test helper for the crash test (`tests/backup_crash.rs`): writes sealed
-//! backups into a directory as fast as it can, keeping the newest 3, until it
-//! is killed. Arguments: `<dir> <age recipient>`.
+//! Test helper for the crash test (`tests/backup_crash.rs`): seals the
+//! snapshot of a (stopped) vlsd datadir into backups in a directory as fast as
+//! it can, keeping the newest 3, until it is killed.
+//! Arguments: `<dir> <age recipient> <vlsd datadir>`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use vls_recovery::backup::{self, BackupInfo, SealKey};
+use vls_recovery::backup::{self, DirSink, SealKey};
+use vls_recovery::{Network, Snapshot, VlsdDatadir};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
-    let (Some(dir), Some(recipient)) = (args.next(), args.next()) else {
-        eprintln!("usage: backup-crash-writer <dir> <age recipient>");
+    let (Some(dir), Some(recipient), Some(datadir)) = (args.next(), args.next(), args.next())
+    else {
+        eprintln!("usage: backup-crash-writer <dir> <age recipient> <vlsd datadir>");
         return std::process::ExitCode::from(2);
     };
     let key = match backup::parse_recipient(&recipient) {
@@ -19,22 +20,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let payload: Vec<u8> = (0..64 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
-    let mut last = 0u64;
+    let snapshot = match Snapshot::load(&VlsdDatadir::new(datadir, Network::Regtest)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let sink = DirSink {
+        dir: dir.into(),
+        key,
+        keep: Some(3),
+        seed: None,
+        source: "crash-writer".into(),
+    };
     loop {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
-        last = now.max(last + 1);
-        let info = BackupInfo {
-            node_id: "02".to_string() + &"ef".repeat(32),
-            network: "regtest".to_string(),
-            source: "crash-writer".to_string(),
-            includes_seed: false,
-            created_at_ms: last,
-        };
-        if let Err(e) = backup::create(std::path::Path::new(&dir), &info, &payload, &key, Some(3)) {
+        if let Err(e) = sink.write_snapshot(&snapshot) {
             eprintln!("{e}");
             return std::process::ExitCode::from(1);
         }

@@ -6,10 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use age::secrecy::SecretString;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use vls_recovery::backup::{self, OpenKey, Opened};
-use vls_recovery::RecoveryError;
+use vls_recovery::backup::{self, BackupHeader, DirSink, OpenKey, SealKey};
+use vls_recovery::diff::Diff;
+use vls_recovery::restore::{self, Plan, Watermark};
+use vls_recovery::scb::{self, PeerAddr};
+use vls_recovery::snapshot::{ChannelStatus, HtlcDirection};
+use vls_recovery::{Network, RecoveryError, Seed, Snapshot, VlsdDatadir};
 
 #[derive(Parser)]
 #[command(
@@ -27,22 +31,117 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check that a backup opens with the key and that its contents match its header.
+    /// Make and manage sealed backups.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// Check that a backup opens with the key, matches its checksum, and holds
+    /// a consistent snapshot (and the right seed, if it has one).
     Verify {
         file: PathBuf,
         #[command(flatten)]
         key: KeyArgs,
     },
-    /// Show a backup's header and contents.
+    /// Show a backup's or a stopped signer's state.
     Inspect {
+        /// A backup file.
+        #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        state: DatadirArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// What changed from A to B (each a backup file or a vlsd datadir).
+    /// Exits 0 when nothing changed, 1 when something did.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long)]
+        network: Option<Network>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Write a backup into a new, empty vlsd datadir that vlsd starts from.
+    Restore {
         file: PathBuf,
+        /// The vlsd datadir root (state goes to <datadir>/<network>/).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// The node seed (hex), when the backup has none.
+        #[arg(long)]
+        seed_file: Option<PathBuf>,
+        /// A newer state (datadir or backup) the restore must not be older than.
+        #[arg(long)]
+        against: Vec<PathBuf>,
+        /// Replace an existing state; it is moved aside, not deleted.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Core Lightning static channel backups (`recoverchannel` input).
+    ExportScb {
+        #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        state: DatadirArgs,
+        #[arg(long, value_enum)]
+        format: ScbFormat,
+        /// A peer's address: NODEID@HOST:PORT (repeatable).
+        #[arg(long)]
+        peer_addr: Vec<PeerAddr>,
         #[command(flatten)]
         key: KeyArgs,
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ScbFormat {
+    Cln,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Seal a stopped signer's state into a new backup file.
+    Create {
+        #[command(flatten)]
+        state: DatadirArgs,
+        /// age recipient (`age1...`); repeat for several.
+        #[arg(
+            long,
+            required_unless_present = "passphrase_file",
+            conflicts_with = "passphrase_file"
+        )]
+        recipient: Vec<String>,
+        /// File whose first line is the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Directory the backup goes into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep only the newest N backups of this directory.
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Also store the node seed (whoever can open the file can spend).
+        #[arg(long)]
+        include_seed: bool,
+    },
+}
+
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+struct DatadirArgs {
+    /// A stopped vlsd's datadir.
+    #[arg(long)]
+    datadir: Option<PathBuf>,
+    /// Network subdirectory; found automatically when there is only one.
+    #[arg(long)]
+    network: Option<Network>,
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
 struct KeyArgs {
     /// age identity file (from `age-keygen`).
     #[arg(long)]
@@ -52,15 +151,13 @@ struct KeyArgs {
     passphrase_file: Option<PathBuf>,
 }
 
-fn open_key(k: &KeyArgs) -> Result<OpenKey, RecoveryError> {
-    if let Some(p) = &k.identity {
-        return Ok(OpenKey::Identities(backup::read_identities(p)?));
-    }
-    let path = k.passphrase_file.as_deref().unwrap_or(Path::new(""));
-    let text = std::fs::read_to_string(path).map_err(|source| RecoveryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+fn read_passphrase(path: &Path) -> Result<SecretString, RecoveryError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        RecoveryError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?);
     let line = text.lines().next().unwrap_or("").to_string();
     if line.is_empty() {
         return Err(RecoveryError::Usage {
@@ -70,24 +167,211 @@ fn open_key(k: &KeyArgs) -> Result<OpenKey, RecoveryError> {
             ),
         });
     }
-    Ok(OpenKey::Passphrase(SecretString::from(line)))
+    Ok(SecretString::from(line))
 }
 
-fn run(cli: &Cli) -> Result<(), RecoveryError> {
+fn open_key(k: &KeyArgs, file: &Path) -> Result<OpenKey, RecoveryError> {
+    if let Some(p) = &k.identity {
+        return Ok(OpenKey::Identities(backup::read_identities(p)?));
+    }
+    if let Some(p) = &k.passphrase_file {
+        return Ok(OpenKey::Passphrase(read_passphrase(p)?));
+    }
+    Err(RecoveryError::Usage {
+        reason: format!(
+            "{}: a backup file needs --identity or --passphrase-file to open",
+            file.display()
+        ),
+    })
+}
+
+/// The one network directory of a datadir, or the one asked for.
+fn datadir(root: &Path, network: Option<Network>) -> Result<VlsdDatadir, RecoveryError> {
+    if let Some(n) = network {
+        return Ok(VlsdDatadir::new(root, n));
+    }
+    let found: Vec<Network> = ["bitcoin", "testnet", "signet", "regtest"]
+        .iter()
+        .filter_map(|n| n.parse::<Network>().ok())
+        .filter(|n| VlsdDatadir::new(root, *n).state_db_path().is_file())
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(VlsdDatadir::new(root, *one)),
+        [] => Err(RecoveryError::DatadirMissing {
+            path: root.to_path_buf(),
+            reason: "no <network>/redb inside (is this a vlsd datadir?)".into(),
+        }),
+        many => Err(RecoveryError::Usage {
+            reason: format!(
+                "{}: holds state for {}; pass --network",
+                root.display(),
+                many.iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+/// A snapshot from a datadir or a backup file.
+struct Loaded {
+    snapshot: Snapshot,
+    header: Option<BackupHeader>,
+    label: String,
+}
+
+fn load(path: &Path, network: Option<Network>, key: &KeyArgs) -> Result<Loaded, RecoveryError> {
+    if path.is_dir() {
+        let d = datadir(path, network)?;
+        return Ok(Loaded {
+            snapshot: Snapshot::load(&d)?,
+            header: None,
+            label: format!("datadir {}", path.display()),
+        });
+    }
+    let c = backup::open_snapshot_file(path, &open_key(key, path)?)?;
+    Ok(Loaded {
+        snapshot: c.snapshot,
+        header: Some(c.header),
+        label: format!("backup {}", path.display()),
+    })
+}
+
+fn load_either(
+    file: &Option<PathBuf>,
+    state: &DatadirArgs,
+    key: &KeyArgs,
+) -> Result<Loaded, RecoveryError> {
+    match (file, &state.datadir) {
+        (Some(f), None) => load(f, state.network, key),
+        (None, Some(d)) => {
+            if !d.is_dir() {
+                return Err(RecoveryError::DatadirMissing {
+                    path: d.clone(),
+                    reason: "not a directory".into(),
+                });
+            }
+            load(d, state.network, key)
+        }
+        _ => Err(RecoveryError::Usage {
+            reason: "give a backup FILE or --datadir, not both".into(),
+        }),
+    }
+}
+
+fn print_summary(s: &Snapshot) {
+    println!("node {} on {}", s.node_id, s.network);
+    println!(
+        "chain tip: height {} ({}), watching {} outpoints",
+        s.tracker.height, s.tracker.tip_hash, s.tracker.listeners
+    );
+    println!("allowlist: {}", s.allowlist.entries.join(", "));
+    println!(
+        "{} channels, {} store entries, dbid high-water mark {}",
+        s.channels.len(),
+        s.store.len(),
+        s.node.dbid_high_water_mark
+    );
+    for c in &s.channels {
+        let status = match c.status {
+            ChannelStatus::Stub => "stub",
+            ChannelStatus::Open => "open",
+            ChannelStatus::Closed => "closed",
+        };
+        println!(
+            "channel {} [{status}] {} sat, {}, funding {}",
+            c.label(),
+            c.capacity_sat,
+            c.commitment_type.as_deref().unwrap_or("-"),
+            c.funding_outpoint.as_deref().unwrap_or("-"),
+        );
+        println!(
+            "  next commitment: ours {}, theirs {}; {} of theirs revoked ({} secret slots)",
+            c.next_holder_commit_num,
+            c.next_counterparty_commit_num,
+            c.next_counterparty_revoke_num,
+            c.counterparty_secrets.len()
+        );
+        for h in &c.htlcs {
+            println!(
+                "  htlc {} {} sat, hash {}, expiry {}{}",
+                match h.direction {
+                    HtlcDirection::Offered => "out",
+                    HtlcDirection::Received => "in",
+                },
+                h.amount_sat,
+                h.payment_hash,
+                h.cltv_expiry,
+                if h.preimage.is_some() {
+                    ", preimage known"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+}
+
+/// Ok(true) means "found a difference" (diff's exit 1).
+fn run(cli: &Cli) -> Result<bool, RecoveryError> {
     match &cli.command {
-        Command::Verify { file, key } => {
-            let Opened { header, .. } = backup::open_file(file, &open_key(key)?)?;
+        Command::Backup {
+            command:
+                BackupCommand::Create {
+                    state,
+                    recipient,
+                    passphrase_file,
+                    out,
+                    keep,
+                    include_seed,
+                },
+        } => {
+            let root = state
+                .datadir
+                .as_deref()
+                .ok_or_else(|| RecoveryError::Usage {
+                    reason: "backup create needs --datadir".into(),
+                })?;
+            let d = datadir(root, state.network)?;
+            let key = match passphrase_file {
+                Some(p) => SealKey::Passphrase(read_passphrase(p)?),
+                None => SealKey::Recipients(
+                    recipient
+                        .iter()
+                        .map(|r| backup::parse_recipient(r))
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+            let snapshot = Snapshot::load(&d)?;
+            let seed = if *include_seed {
+                let seed = Seed::from_file(&d.seed_path())?;
+                snapshot.check_seed(&seed)?;
+                Some(seed)
+            } else {
+                None
+            };
+            let sink = DirSink {
+                dir: out.clone(),
+                key,
+                keep: *keep,
+                seed,
+                source: format!("datadir:{}", d.root().display()),
+            };
+            let path = sink.write_snapshot(&snapshot)?;
             if cli.json {
-                println!("{}", json!({"ok": true, "file": file, "header": header}));
+                println!(
+                    "{}",
+                    json!({"ok": true, "file": path, "node_id": snapshot.node_id,
+                           "channels": snapshot.channels.len(), "includes_seed": include_seed})
+                );
             } else {
                 println!(
-                    "ok: {} (node {}, {}, {} payload bytes, created at {} ms{})",
-                    file.display(),
-                    header.node_id,
-                    header.network,
-                    header.payload_bytes,
-                    header.created_at_ms,
-                    if header.includes_seed {
+                    "wrote {} (node {}, {} channels{})",
+                    path.display(),
+                    snapshot.node_id,
+                    snapshot.channels.len(),
+                    if *include_seed {
                         ", includes the seed"
                     } else {
                         ""
@@ -95,30 +379,145 @@ fn run(cli: &Cli) -> Result<(), RecoveryError> {
                 );
             }
         }
-        Command::Inspect { file, key } => {
-            let opened = backup::open_file(file, &open_key(key)?)?;
-            let payload: serde_json::Value =
-                serde_json::from_slice(&opened.payload).map_err(|e| {
-                    RecoveryError::BackupCorrupt {
-                        file: file.clone(),
-                        reason: format!("payload is not JSON: {e}"),
-                    }
-                })?;
-            let doc = json!({"file": file, "header": opened.header, "payload": payload});
+        Command::Verify { file, key } => {
+            let c = backup::open_snapshot_file(file, &open_key(key, file)?)?;
             if cli.json {
+                println!(
+                    "{}",
+                    json!({"ok": true, "file": file, "header": c.header,
+                           "channels": c.snapshot.channels.len()})
+                );
+            } else {
+                println!(
+                    "ok: {} (node {}, {}, {} channels, created at {} ms{})",
+                    file.display(),
+                    c.header.node_id,
+                    c.header.network,
+                    c.snapshot.channels.len(),
+                    c.header.created_at_ms,
+                    if c.header.includes_seed {
+                        ", includes the seed"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Command::Inspect { file, state, key } => {
+            let l = load_either(file, state, key)?;
+            if cli.json {
+                let doc = json!({"source": l.label, "header": l.header, "snapshot": l.snapshot});
                 println!("{doc}");
             } else {
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                println!("{}", l.label);
+                if let Some(h) = &l.header {
+                    println!(
+                        "backup: created at {} ms from {}, {}",
+                        h.created_at_ms,
+                        h.source,
+                        if h.includes_seed {
+                            "includes the seed"
+                        } else {
+                            "no seed"
+                        }
+                    );
+                }
+                print_summary(&l.snapshot);
+            }
+        }
+        Command::Diff { a, b, network, key } => {
+            let la = load(a, *network, key)?;
+            let lb = load(b, *network, key)?;
+            let d = Diff::between(&la.snapshot, &lb.snapshot)?;
+            if cli.json {
+                println!("{}", json!({"a": la.label, "b": lb.label, "diff": d}));
+            } else {
+                print!("{d}");
+            }
+            return Ok(!d.is_empty());
+        }
+        Command::Restore {
+            file,
+            datadir: root,
+            seed_file,
+            against,
+            force,
+            key,
+        } => {
+            let c = backup::open_snapshot_file(file, &open_key(key, file)?)?;
+            let seed = match (seed_file, c.seed) {
+                (Some(p), _) => Seed::from_file(p)?,
+                (None, Some(s)) => s,
+                (None, None) => return Err(RecoveryError::SeedMissing),
+            };
+            let network = c.snapshot.network()?;
+            let mut marks = Vec::new();
+            for x in against {
+                let l = load(x, Some(network), key)?;
+                marks.push((l.label, Watermark::from(&l.snapshot)));
+            }
+            let done = restore::restore(Plan {
+                snapshot: &c.snapshot,
+                seed: &seed,
+                datadir: root.clone(),
+                against: marks,
+                force: *force,
+                from: file.display().to_string(),
+            })?;
+            if cli.json {
+                println!("{}", json!({"ok": true, "restored": done}));
+            } else {
+                println!(
+                    "restored node {} ({} channels, {} entries) into {}",
+                    done.node_id,
+                    done.channels,
+                    done.entries,
+                    done.network_dir.display()
+                );
+                for a in &done.checked_against {
+                    println!("  not older than {a}");
+                }
+                if let Some(p) = &done.moved_aside {
+                    println!("  the previous state is kept at {}", p.display());
+                }
+                println!("start vlsd on this datadir; never start the old signer again");
+            }
+        }
+        Command::ExportScb {
+            file,
+            state,
+            format: ScbFormat::Cln,
+            peer_addr,
+            key,
+        } => {
+            let l = load_either(file, state, key)?;
+            let e = scb::export(&l.snapshot, peer_addr);
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"source": l.label, "scb": e.scb, "channels": e.channels})
+                );
+            } else {
+                // stdout is `recoverchannel`'s input as is; the report goes to stderr.
+                println!("{}", json!({"scb": e.scb}));
+                for c in &e.channels {
+                    match (&c.reason, &c.warning) {
+                        (Some(r), _) => eprintln!("not exported: channel {}: {r}", c.label),
+                        (None, Some(w)) => eprintln!("exported: channel {} ({w})", c.label),
+                        (None, None) => eprintln!("exported: channel {}", c.label),
+                    }
+                }
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(1),
         Err(e) => {
             if cli.json {
                 println!(
@@ -128,7 +527,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error[{}]: {e}", e.code());
             }
-            ExitCode::from(e.exit_code().clamp(1, 255) as u8)
+            ExitCode::from(e.exit_code().clamp(2, 255) as u8)
         }
     }
 }
