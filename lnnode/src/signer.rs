@@ -459,10 +459,7 @@ impl EcdsaChannelSigner for VlsChannelSigner {
         _per_commitment_key: &SecretKey,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        // Justice transactions are the recovery library's job (plan, issue 6);
-        // the node refuses rather than aborting, so LDK keeps the channel state.
-        tracing::error!(txid = %justice_tx.compute_txid(), input, "justice signing through vlsd is not supported by this node");
-        Err(())
+        refuse_justice(justice_tx, input)
     }
 
     fn sign_justice_revoked_htlc(
@@ -475,8 +472,7 @@ impl EcdsaChannelSigner for VlsChannelSigner {
         _htlc: &HTLCOutputInCommitment,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        tracing::error!(txid = %justice_tx.compute_txid(), input, "justice signing through vlsd is not supported by this node");
-        Err(())
+        refuse_justice(justice_tx, input)
     }
 
     fn sign_holder_htlc_transaction(
@@ -672,4 +668,11 @@ impl InnerSign for VlsChannelSigner {
 
 fn wire_signature(sig: &WireSignature) -> Result<Signature, ()> {
     Signature::from_compact(&sig.0).map_err(|_| ())
+}
+
+/// Justice transactions are the recovery library's job (plan, issue 6); the
+/// node refuses rather than aborting, so LDK keeps the channel state.
+fn refuse_justice(justice_tx: &Transaction, input: usize) -> Result<Signature, ()> {
+    tracing::error!(txid = %justice_tx.compute_txid(), input, "justice signing through vlsd is not supported by this node");
+    Err(())
 }

@@ -114,10 +114,7 @@ pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, RecoveryError>
 
 /// Reads X25519 identities from an age identity file (`age-keygen` output).
 pub fn read_identities(path: &Path) -> Result<Vec<age::x25519::Identity>, RecoveryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RecoveryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(RecoveryError::io(path))?;
     let ids: Vec<age::x25519::Identity> = text
         .lines()
         .map(str::trim)
@@ -280,10 +277,7 @@ pub fn open_file(path: &Path, key: &OpenKey) -> Result<Opened, RecoveryError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, RecoveryError> {
-    std::fs::read(path).map_err(|source| RecoveryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(RecoveryError::io(path))
 }
 
 /// The file name of a backup: sorts by time, names the node.
@@ -298,10 +292,7 @@ pub fn file_name(info: &BackupInfo) -> String {
 /// Writes `bytes` as `dir/name`: temp file in `dir`, fsync, link to the final
 /// name (which fails rather than replace an existing file), fsync the directory.
 pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, RecoveryError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RecoveryError::Io { path, source }
-    };
+    let io = RecoveryError::io;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let final_path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -337,10 +328,7 @@ pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Recove
 
 /// Backups in `dir`, oldest first (by name, which sorts by creation time).
 pub fn list(dir: &Path) -> Result<Vec<PathBuf>, RecoveryError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| RecoveryError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(RecoveryError::io(dir))?;
     let mut out: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
@@ -360,19 +348,13 @@ pub fn retain(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, RecoveryError> {
     let excess = all.len().saturating_sub(keep);
     let mut removed = Vec::new();
     for p in all.into_iter().take(excess) {
-        std::fs::remove_file(&p).map_err(|source| RecoveryError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        std::fs::remove_file(&p).map_err(RecoveryError::io(&p))?;
         removed.push(p);
     }
     if !removed.is_empty() {
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|source| RecoveryError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(RecoveryError::io(dir))?;
     }
     Ok(removed)
 }

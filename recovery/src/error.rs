@@ -64,6 +64,12 @@ pub enum RecoveryError {
 }
 
 impl RecoveryError {
+    /// For `map_err`: an I/O failure on `path`.
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RecoveryError {
+        let path = path.to_path_buf();
+        move |source| RecoveryError::Io { path, source }
+    }
+
     /// Stable code printed by the CLI and in `--json` output.
     pub fn code(&self) -> &'static str {
         match self {

@@ -200,17 +200,10 @@ pub struct Restored {
     pub checked_against: Vec<String>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecoveryError + '_ {
-    move |source| RecoveryError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn fsync_dir(path: &Path) -> Result<(), RecoveryError> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(io(path))
+        .map_err(RecoveryError::io(path))
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RecoveryError> {
@@ -219,9 +212,9 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RecoveryError>
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+        .map_err(RecoveryError::io(path))?;
+    f.write_all(bytes).map_err(RecoveryError::io(path))?;
+    f.sync_all().map_err(RecoveryError::io(path))
 }
 
 /// Restores `plan.snapshot` into `<datadir>/<network>/`.
@@ -280,7 +273,7 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
         check_rollback(snap, mark, name)?;
     }
 
-    fs::create_dir_all(&plan.datadir).map_err(io(&plan.datadir))?;
+    fs::create_dir_all(&plan.datadir).map_err(RecoveryError::io(&plan.datadir))?;
     let tmp = plan.datadir.join(format!(
         ".{}.restore-{}-{}",
         network,
@@ -290,7 +283,7 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
     fs::DirBuilder::new()
         .mode(0o700)
         .create(&tmp)
-        .map_err(io(&tmp))?;
+        .map_err(RecoveryError::io(&tmp))?;
     let result = (|| {
         let seed_hex = zeroize::Zeroizing::new(hex::encode(plan.seed.as_bytes()));
         write_file(&tmp.join("node.seed"), seed_hex.as_bytes(), 0o400)?;
@@ -329,10 +322,10 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
         let aside = plan
             .datadir
             .join(format!("{}.replaced-{}", network, crate::backup::now_ms()));
-        fs::rename(&target, &aside).map_err(io(&target))?;
+        fs::rename(&target, &aside).map_err(RecoveryError::io(&target))?;
         moved_aside = Some(aside);
     }
-    fs::rename(&tmp, &target).map_err(io(&tmp))?;
+    fs::rename(&tmp, &target).map_err(RecoveryError::io(&tmp))?;
     fsync_dir(&plan.datadir)?;
     Ok(Restored {
         network_dir: target,

@@ -39,13 +39,7 @@ impl Seed {
     }
 
     pub fn from_file(path: &Path) -> Result<Seed, RecoveryError> {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| RecoveryError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?,
-            );
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(RecoveryError::io(path))?);
         Seed::from_hex(&text, &path.display().to_string())
     }
 

@@ -167,10 +167,7 @@ pub fn write_new(network_dir: &Path, store: &RawStore) -> Result<(), RecoveryErr
     for p in [db_path.as_path(), network_dir] {
         File::open(p)
             .and_then(|f| f.sync_all())
-            .map_err(|source| RecoveryError::Io {
-                path: p.to_path_buf(),
-                source,
-            })?;
+            .map_err(RecoveryError::io(p))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use harness::node::{ChannelState, ChannelSummary, Node, NodeEvent, PaymentStatus};
+use harness::report::RunReport;
 use harness::{Cluster, LdkNode};
 
 /// How long one Lightning step may take before the test fails.
@@ -235,6 +236,14 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// A run report that starts with the pair's own timings.
+    pub fn report(&self, name: &str) -> RunReport {
+        let mut report = RunReport::new(name, self.cluster.run_id(), self.cluster.run_dir());
+        report.push("stack up", self.stack_up);
+        report.push("channel open to usable", self.open_to_usable);
+        report
+    }
+
     pub async fn start(push_to_bob_sat: u64) -> Result<Pair> {
         let t = Instant::now();
         let cluster = Cluster::builder()

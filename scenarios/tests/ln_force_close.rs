@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use harness::report::RunReport;
 use harness::{Node, NodeEvent};
 use rand::SeedableRng;
 use scenarios::lightning::{self, Pair, STEP};
@@ -67,13 +66,7 @@ async fn counterparty_force_close_with_htlc_to_us() -> anyhow::Result<()> {
         "the HTLC claim was not signed by vlsd"
     );
 
-    let mut report = RunReport::new(
-        "ln-force-close",
-        pair.cluster.run_id(),
-        pair.cluster.run_dir(),
-    );
-    report.push("stack up", pair.stack_up);
-    report.push("channel open to usable", pair.open_to_usable);
+    let mut report = pair.report("ln-force-close");
     report.push(
         &format!("force close to alice swept ({alice_blocks} blocks)"),
         alice_done,

@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use harness::node::{ChannelState, HtlcDirection};
-use harness::report::RunReport;
 use harness::{Node, NodeEvent};
 use rand::SeedableRng;
 use scenarios::lightning::{self, Pair, STEP};
@@ -82,13 +81,7 @@ async fn lnnode_killed_holding_an_htlc() -> anyhow::Result<()> {
     lightning::assert_no_pending(alice).await?;
     lightning::assert_no_pending(bob).await?;
 
-    let mut report = RunReport::new(
-        "ln-hold-crash",
-        pair.cluster.run_id(),
-        pair.cluster.run_dir(),
-    );
-    report.push("stack up", pair.stack_up);
-    report.push("channel open to usable", pair.open_to_usable);
+    let mut report = pair.report("ln-hold-crash");
     report.push("alice kill to ready", restart);
     report.total_seconds = total.elapsed().as_secs_f64();
     println!("{}", report.table());

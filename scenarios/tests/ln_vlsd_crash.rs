@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use harness::report::RunReport;
 use harness::Node;
 use scenarios::lightning::{self, Paid, Pair};
 use tokio::sync::watch;
@@ -105,13 +104,7 @@ async fn vlsd_killed_mid_payment_stream() -> anyhow::Result<()> {
     );
     assert!(log.contains("SignRemoteCommitmentTx2"));
 
-    let mut report = RunReport::new(
-        "ln-vlsd-crash",
-        pair.cluster.run_id(),
-        pair.cluster.run_dir(),
-    );
-    report.push("stack up", pair.stack_up);
-    report.push("channel open to usable", pair.open_to_usable);
+    let mut report = pair.report("ln-vlsd-crash");
     report.push("vlsd kill to ready", outage);
     report.total_seconds = total.elapsed().as_secs_f64();
     println!("{}", report.table());

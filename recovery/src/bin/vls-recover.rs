@@ -152,12 +152,8 @@ struct KeyArgs {
 }
 
 fn read_passphrase(path: &Path) -> Result<SecretString, RecoveryError> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-        RecoveryError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?);
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(RecoveryError::io(path))?);
     let line = text.lines().next().unwrap_or("").to_string();
     if line.is_empty() {
         return Err(RecoveryError::Usage {
