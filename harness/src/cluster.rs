@@ -36,8 +36,23 @@ pub fn new_run_id() -> String {
     format!("{secs:x}-{:06x}", rand::rng().next_u32() & 0xff_ffff)
 }
 
+/// Where every component keeps its state: one volume mounted here.
+pub const DATADIR: &str = "/data";
+
+/// Changes to one component's container that a scenario asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Preload libfaketime so `clock_skew` can move its wall clock.
+    pub faketime: bool,
+    /// Datadir on a tmpfs of this many MiB, so `disk_full` can fill it.
+    pub disk_mb: Option<u32>,
+}
+
 /// The Docker resources of one run. Dropping it removes them.
 pub struct Resources {
+    overrides: HashMap<String, Overrides>,
+    /// An image any helper container can use (the first one started).
+    helper_image: Mutex<Option<String>>,
     docker: Docker,
     run_id: String,
     owner: String,
@@ -56,6 +71,8 @@ impl Resources {
         let run_dir = paths::runs_dir().join(&run_id);
         std::fs::create_dir_all(run_dir.join("logs")).map_err(HarnessError::io(&run_dir))?;
         let res = Resources {
+            overrides: HashMap::new(),
+            helper_image: Mutex::new(None),
             docker,
             run_id,
             owner,
@@ -102,16 +119,156 @@ impl Resources {
         self.keep = keep;
     }
 
+    /// Per-component changes a scenario asks for (libfaketime, a small disk),
+    /// applied to the component's spec whichever builder made it.
+    pub fn set_overrides(&mut self, overrides: HashMap<String, Overrides>) {
+        self.overrides = overrides;
+    }
+
+    /// Removes a file from a container's filesystem or volumes, running or not:
+    /// by exec when it runs, else by a one-shot container sharing its volumes.
+    pub async fn remove_file(&self, target: &Container, path: &str) -> Result<()> {
+        let running = target.status().await?.running;
+        let out = if running {
+            target.exec(&["rm", "-f", "--", path]).await?
+        } else {
+            let image = self
+                .helper_image
+                .lock()
+                .ok()
+                .and_then(|i| i.clone())
+                .ok_or_else(|| HarnessError::component(target.name(), "no helper image known"))?;
+            self.run_once(&image, target, &["rm", "-f", "--", path])
+                .await?
+        };
+        if out.exit_code != 0 {
+            return Err(HarnessError::component(
+                target.name(),
+                format!(
+                    "rm {path} failed ({}): {}",
+                    out.exit_code,
+                    out.stderr.trim()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `cmd` to completion in a throwaway container of `image` that
+    /// mounts `target`'s volumes; removes it afterwards.
+    async fn run_once(
+        &self,
+        image: &str,
+        target: &Container,
+        cmd: &[&str],
+    ) -> Result<crate::container::ExecOutput> {
+        use bollard::query_parameters::{
+            LogsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+        };
+        use futures_util::StreamExt;
+        let name = format!(
+            "vls-chaos-{}-helper-{}",
+            self.run_id,
+            rand::rng().next_u32()
+        );
+        let what = format!("helper container {name}");
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                ContainerCreateBody {
+                    image: Some(image.to_string()),
+                    // As the entrypoint: component images have their own.
+                    entrypoint: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    labels: Some(self.labels()),
+                    host_config: Some(HostConfig {
+                        volumes_from: Some(vec![target.id().to_string()]),
+                        network_mode: Some("none".to_string()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(&what))?;
+        let result = async {
+            self.docker
+                .start_container(
+                    &created.id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(HarnessError::docker(&what))?;
+            let mut exit_code = 0;
+            let mut waits = self
+                .docker
+                .wait_container(&created.id, None::<WaitContainerOptions>);
+            while let Some(w) = waits.next().await {
+                match w {
+                    Ok(r) => exit_code = r.status_code,
+                    Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => {
+                        exit_code = code
+                    }
+                    Err(e) => return Err(HarnessError::docker(&what)(e)),
+                }
+            }
+            let mut logs = self.docker.logs(
+                &created.id,
+                Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()),
+            );
+            let mut stderr = String::new();
+            while let Some(Ok(chunk)) = logs.next().await {
+                stderr.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+            Ok(crate::container::ExecOutput {
+                exit_code,
+                stdout: String::new(),
+                stderr,
+            })
+        }
+        .await;
+        let _ = self
+            .docker
+            .remove_container(
+                &created.id,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await;
+        result
+    }
+
     /// Creates the spec's volumes and container on the run network and starts it.
-    pub async fn start(&self, spec: ContainerSpec) -> Result<Container> {
+    pub async fn start(&self, mut spec: ContainerSpec) -> Result<Container> {
+        if let Some(o) = self.overrides.get(&spec.name) {
+            if o.faketime {
+                for (k, v) in crate::fault::faketime_env() {
+                    spec = spec.with_env(k, v);
+                }
+                spec = spec.with_file(crate::fault::FAKETIME_FILE, b"+0\n".to_vec(), 0o644);
+            }
+            if let Some(mb) = o.disk_mb {
+                spec = spec.with_tmpfs_at(DATADIR, mb);
+            }
+        }
+        if let Ok(mut h) = self.helper_image.lock() {
+            h.get_or_insert_with(|| spec.image.clone());
+        }
         let docker_name = format!("vls-chaos-{}-{}", self.run_id, spec.name);
         let mut binds = Vec::new();
         for (key, path) in &spec.volumes {
             let volume = format!("vls-chaos-{}-{key}", self.run_id);
+            let tmpfs = spec.tmpfs_mb.iter().find(|(k, _)| k == key).map(|(_, mb)| {
+                HashMap::from([
+                    ("type".to_string(), "tmpfs".to_string()),
+                    ("device".to_string(), "tmpfs".to_string()),
+                    ("o".to_string(), format!("size={mb}m")),
+                ])
+            });
             self.docker
                 .create_volume(VolumeCreateOptions {
                     name: Some(volume.clone()),
                     labels: Some(self.labels()),
+                    driver_opts: tmpfs,
                     ..Default::default()
                 })
                 .await
@@ -281,6 +438,7 @@ pub struct ClusterBuilder {
     images: Option<Images>,
     run_id: Option<String>,
     rpc_timeout: Option<Duration>,
+    overrides: HashMap<String, Overrides>,
 }
 
 impl ClusterBuilder {
@@ -300,6 +458,18 @@ impl ClusterBuilder {
     /// vlsd container `vlsd-<name>`; needs `bitcoind()`.
     pub fn node(mut self, name: impl Into<String>, signer: SignerChoice) -> Self {
         self.nodes.push((name.into(), signer));
+        self
+    }
+
+    /// Starts component `name` (`bitcoind`, `alice`, `vlsd-alice`) with libfaketime preloaded.
+    pub fn with_faketime(mut self, name: impl Into<String>) -> Self {
+        self.overrides.entry(name.into()).or_default().faketime = true;
+        self
+    }
+
+    /// Gives component `name` a datadir on a tmpfs of `size_mb` MiB.
+    pub fn with_disk_mb(mut self, name: impl Into<String>, size_mb: u32) -> Self {
+        self.overrides.entry(name.into()).or_default().disk_mb = Some(size_mb);
         self
     }
 
@@ -350,7 +520,8 @@ impl ClusterBuilder {
         };
         let t = Instant::now();
         let run_id = self.run_id.unwrap_or_else(new_run_id);
-        let resources = Resources::create(docker, run_id).await?;
+        let mut resources = Resources::create(docker, run_id).await?;
+        resources.set_overrides(self.overrides);
         let mut cluster = Cluster {
             resources,
             images,
@@ -510,6 +681,36 @@ impl Cluster {
         self.nodes.get(name).ok_or_else(|| {
             HarnessError::component("cluster", format!("topology has no node `{name}`"))
         })
+    }
+
+    /// The datadir path inside component `name`'s container.
+    pub fn datadir_of(&self, name: &str) -> Result<&'static str> {
+        self.container(name).map(|_| DATADIR)
+    }
+
+    /// Names of every component, in start order.
+    pub fn components(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.bitcoind {
+            out.push(b.container().name().to_string());
+        }
+        out.extend(self.nodes.keys().cloned());
+        out.extend(
+            self.signers
+                .values()
+                .map(|s| s.container().name().to_string()),
+        );
+        out
+    }
+
+    /// Every Lightning node, by name.
+    pub fn nodes(&self) -> impl Iterator<Item = &LdkNode> {
+        self.nodes.values()
+    }
+
+    /// Every signer, by node name.
+    pub fn signers(&self) -> impl Iterator<Item = (&String, &Signer)> {
+        self.signers.iter()
     }
 
     /// The container of a component by its run name (`bitcoind`, `alice`, `vlsd-alice`).

@@ -30,6 +30,8 @@ pub struct ContainerSpec {
     pub(crate) env: Vec<(String, String)>,
     /// (volume key, path in container): the cluster makes one named volume per key.
     pub(crate) volumes: Vec<(String, String)>,
+    /// Volume keys backed by a tmpfs of this many MiB instead of the disk.
+    pub(crate) tmpfs_mb: Vec<(String, u32)>,
     pub(crate) published: Vec<u16>,
     pub(crate) cap_add: Vec<String>,
     pub(crate) stop_grace: Duration,
@@ -46,6 +48,7 @@ impl ContainerSpec {
             cmd: Vec::new(),
             env: Vec::new(),
             volumes: Vec::new(),
+            tmpfs_mb: Vec::new(),
             published: Vec::new(),
             cap_add: Vec::new(),
             stop_grace: Duration::from_secs(10),
@@ -83,6 +86,21 @@ impl ContainerSpec {
     pub fn with_volume(mut self, key: impl Into<String>, path: impl Into<String>) -> Self {
         self.volumes.push((key.into(), path.into()));
         self
+    }
+
+    /// Backs the volume mounted at `path` by a tmpfs of `size_mb` MiB, so a
+    /// disk-full fault can fill it. Its content lives only while the
+    /// container runs: Docker mounts such a volume on start, unmounts on stop.
+    pub fn with_tmpfs_at(mut self, path: &str, size_mb: u32) -> Self {
+        if let Some((key, _)) = self.volumes.iter().find(|(_, p)| p == path) {
+            self.tmpfs_mb.push((key.clone(), size_mb));
+        }
+        self
+    }
+
+    /// The volume path of the datadir, when the component has one.
+    pub fn volume_paths(&self) -> impl Iterator<Item = &str> {
+        self.volumes.iter().map(|(_, p)| p.as_str())
     }
 
     /// Publishes a TCP port on a random host port of 127.0.0.1 (never a fixed one).
@@ -423,6 +441,25 @@ impl Container {
             .upload_to_container(&self.id, Some(opts), bollard::body_full(tarball.into()))
             .await
             .map_err(HarnessError::docker(&what))
+    }
+
+    /// Replaces one file in the container (stopped or running; volumes included).
+    pub async fn write_file(&self, path: &str, contents: Vec<u8>) -> Result<()> {
+        self.upload(&[(path.to_string(), contents, 0o644)]).await
+    }
+
+    /// The container's address on the run network (changes across restarts).
+    pub async fn ip_address(&self) -> Result<String> {
+        let info = self.inspect().await?;
+        info.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|nets| {
+                nets.into_values()
+                    .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+            })
+            .ok_or_else(|| {
+                HarnessError::component(&self.name, "no IP address (is the container running?)")
+            })
     }
 
     /// Whether `path` exists in the container, without failing when it does not.

@@ -1,6 +1,9 @@
 //! vls-chaos harness: real regtest bitcoind, vlsd and Lightning nodes in
 //! Docker containers, with faults injected between scenario steps.
 
+pub mod artifacts;
+pub mod checker;
+pub mod checkpoint;
 pub mod cluster;
 pub mod component;
 pub mod container;
@@ -10,6 +13,7 @@ pub mod fault;
 pub mod gc;
 pub mod image;
 pub mod interrupt;
+pub mod lightning;
 pub mod log;
 pub mod node;
 pub mod paths;

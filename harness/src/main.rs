@@ -39,6 +39,10 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the scenarios in a directory (default: scenarios/catalog).
+    List { dir: Option<PathBuf> },
+    /// Print the JSON Schema of the scenario format.
+    Schema,
     /// Build, list or prune the locally built images.
     Images {
         #[command(subcommand)]
@@ -92,13 +96,34 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
                 .map(|f| Scenario::load(f))
                 .collect::<harness::Result<Vec<_>>>()?;
             let opts = RunOptions { seed, keep };
-            let mut failed = 0;
+            let mut reports = Vec::new();
             for s in &scenarios {
                 let report = runner::run(s, &opts).await?;
                 print!("{}", report.table());
+                println!(
+                    "  timeline: {}",
+                    report.run_dir.join("timeline.md").display()
+                );
                 if report.verdict == Verdict::Fail {
-                    failed += 1;
+                    println!("  replay: {}", report.run_dir.join("replay.sh").display());
                 }
+                reports.push(report);
+            }
+            let junit = harness::paths::runs_dir().join("junit.xml");
+            if let Err(e) = std::fs::write(&junit, harness::report::junit(&reports)) {
+                eprintln!("warning: cannot write {}: {e}", junit.display());
+            }
+            let failed = reports
+                .iter()
+                .filter(|r| r.verdict == Verdict::Fail)
+                .count();
+            if let Some((median, max)) = harness::report::RunReport::wall_time_stats(&reports) {
+                println!(
+                    "{} scenarios, {} failed; wall time median {median:.1}s, max {max:.1}s; JUnit: {}",
+                    reports.len(),
+                    failed,
+                    junit.display()
+                );
             }
             Ok(u8::from(failed > 0))
         }
@@ -107,6 +132,38 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
                 let s = Scenario::load(f)?;
                 println!("{}: ok ({}, {} steps)", f.display(), s.name, s.steps.len());
             }
+            Ok(0)
+        }
+        Command::List { dir } => {
+            let dir = dir.unwrap_or_else(|| {
+                harness::paths::workspace_root()
+                    .join("scenarios")
+                    .join("catalog")
+            });
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| HarnessError::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            for f in &files {
+                let s = Scenario::load(f)?;
+                let summary = s
+                    .description
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let short: String = summary.chars().take(90).collect();
+                println!("{:<36} {:>3} steps  {}", s.name, s.steps.len(), short);
+            }
+            Ok(0)
+        }
+        Command::Schema => {
+            print!("{}", harness::scenario::json_schema());
             Ok(0)
         }
         Command::Images { action } => {

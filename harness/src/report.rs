@@ -19,6 +19,66 @@ pub struct Row {
     pub seconds: f64,
 }
 
+/// One line of a run's timeline, in milliseconds since the run started.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub at_ms: u64,
+    pub kind: EntryKind,
+    pub text: String,
+    /// What was seen or done (log line, offsets, rules); may vary between runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Setup,
+    Step,
+    StepFailed,
+    Fault,
+    Armed,
+    Fired,
+    Check,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub index: usize,
+    pub line: usize,
+    pub label: String,
+    pub ok: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointResult {
+    pub name: String,
+    pub trigger: String,
+    pub fault: String,
+    pub fired: bool,
+    pub at_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The parts of a report that must not change between runs with one seed:
+/// what insta snapshots and the replay test compare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stable {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub steps: Vec<String>,
+    pub checkpoints: Vec<String>,
+    pub checks: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub scenario: String,
@@ -30,6 +90,11 @@ pub struct RunReport {
     pub error: Option<String>,
     pub rows: Vec<Row>,
     pub total_seconds: f64,
+    pub steps: Vec<StepResult>,
+    /// Checkpoints in the order they fired (then the ones that never did).
+    pub checkpoints: Vec<CheckpointResult>,
+    pub checks: Vec<CheckResult>,
+    pub timeline: Vec<Entry>,
 }
 
 impl RunReport {
@@ -45,7 +110,115 @@ impl RunReport {
             error: None,
             rows: Vec::new(),
             total_seconds: 0.0,
+            steps: Vec::new(),
+            checkpoints: Vec::new(),
+            checks: Vec::new(),
+            timeline: Vec::new(),
         }
+    }
+
+    pub fn stable(&self) -> Stable {
+        Stable {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            verdict: self.verdict,
+            steps: self
+                .steps
+                .iter()
+                .map(|s| format!("{}: {}", s.label, if s.ok { "ok" } else { "FAILED" }))
+                .collect(),
+            checkpoints: self
+                .checkpoints
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} ({} -> {}): {}",
+                        c.name,
+                        c.trigger,
+                        c.fault,
+                        if c.fired { "fired" } else { "never fired" }
+                    )
+                })
+                .collect(),
+            checks: self
+                .checks
+                .iter()
+                .map(|c| format!("{}: {}", c.name, if c.ok { "pass" } else { "FAIL" }))
+                .collect(),
+        }
+    }
+
+    /// The timeline as a Markdown document.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# {} (seed {}): {}\n\nRun `{}`, {:.1} s. Replay: `{}`\n\n",
+            self.scenario,
+            self.seed,
+            self.verdict_word(),
+            self.run_id,
+            self.total_seconds,
+            self.replay_command()
+        );
+        if let Some(e) = &self.error {
+            out.push_str(&format!("**Error:** {}\n\n", e.replace('\n', " ")));
+        }
+        out.push_str("| t (s) | kind | what | detail |\n|---:|---|---|---|\n");
+        for e in &self.timeline {
+            out.push_str(&format!(
+                "| {:.3} | {:?} | {} | {} |\n",
+                e.at_ms as f64 / 1000.0,
+                e.kind,
+                md_cell(&e.text),
+                md_cell(e.detail.as_deref().unwrap_or(""))
+            ));
+        }
+        if !self.checks.is_empty() {
+            out.push_str("\n## Checks\n\n");
+            for c in &self.checks {
+                out.push_str(&format!(
+                    "- {} **{}**: {}\n",
+                    c.name,
+                    if c.ok { "pass" } else { "FAIL" },
+                    c.detail
+                ));
+            }
+        }
+        out
+    }
+
+    fn verdict_word(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        }
+    }
+
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run -p harness -- run {} --seed {}",
+            self.file.display(),
+            self.seed
+        )
+    }
+
+    /// Writes report.json, timeline.md and replay.sh into the run directory.
+    pub fn write_all(&self) -> std::io::Result<()> {
+        self.write_json()?;
+        std::fs::write(self.run_dir.join("timeline.md"), self.markdown())?;
+        let replay = self.run_dir.join("replay.sh");
+        std::fs::write(
+            &replay,
+            format!(
+                "#!/bin/sh\n# Replays run {} of scenario {} bit for bit (same file, same seed).\nset -e\ncd '{}'\nexec {}\n",
+                self.run_id,
+                self.scenario,
+                crate::paths::workspace_root().display(),
+                self.replay_command()
+            ),
+        )?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&replay, std::fs::Permissions::from_mode(0o755))
     }
 
     /// Adds a timing row; consecutive rows with the same label merge, so a
@@ -59,6 +232,22 @@ impl RunReport {
                 seconds: secs,
             }),
         }
+    }
+
+    /// Median and maximum of `total_seconds` over reports (for the run summary).
+    pub fn wall_time_stats(reports: &[RunReport]) -> Option<(f64, f64)> {
+        let mut t: Vec<f64> = reports.iter().map(|r| r.total_seconds).collect();
+        if t.is_empty() {
+            return None;
+        }
+        t.sort_by(f64::total_cmp);
+        let n = t.len();
+        let median = if n % 2 == 1 {
+            t[n / 2]
+        } else {
+            (t[n / 2 - 1] + t[n / 2]) / 2.0
+        };
+        Some((median, t[n - 1]))
     }
 
     pub fn table(&self) -> String {
@@ -106,23 +295,65 @@ impl RunReport {
     }
 }
 
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One JUnit XML document for a whole `harness run`: a test case per scenario.
+pub fn junit(reports: &[RunReport]) -> String {
+    let failures = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .count();
+    let total: f64 = reports.iter().map(|r| r.total_seconds).sum();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"vls-chaos\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
+        reports.len(),
+        reports.len()
+    );
+    for r in reports {
+        out.push_str(&format!(
+            "    <testcase classname=\"scenarios\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n",
+            xml_escape(&r.scenario),
+            xml_escape(&r.file.display().to_string()),
+            r.total_seconds
+        ));
+        if r.verdict == Verdict::Fail {
+            let msg = r.error.as_deref().unwrap_or("failed");
+            out.push_str(&format!(
+                "      <failure message=\"{}\">{}</failure>\n",
+                xml_escape(msg.lines().next().unwrap_or("failed")),
+                xml_escape(msg)
+            ));
+        }
+        out.push_str(&format!(
+            "      <system-out>run {} (seed {}); artifacts {}; replay: {}</system-out>\n    </testcase>\n",
+            xml_escape(&r.run_id),
+            r.seed,
+            xml_escape(&r.run_dir.display().to_string()),
+            xml_escape(&r.replay_command())
+        ));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn consecutive_rows_with_one_label_merge() {
-        let mut r = RunReport {
-            scenario: "s".into(),
-            file: "s.toml".into(),
-            seed: 1,
-            run_id: "r".into(),
-            run_dir: "/tmp/r".into(),
-            verdict: Verdict::Pass,
-            error: None,
-            rows: vec![],
-            total_seconds: 3.0,
-        };
+        let mut r = RunReport::new("s", "r", std::path::Path::new("/tmp/r"));
+        r.seed = 1;
+        r.total_seconds = 3.0;
         r.push("kill+restart", Duration::from_millis(500));
         r.push("kill+restart", Duration::from_millis(1500));
         r.push("mine", Duration::from_secs(1));
@@ -131,5 +362,39 @@ mod tests {
         let t = r.table();
         assert!(t.contains("kill+restart      2.00s"), "{t}");
         assert!(t.starts_with("scenario s (seed 1), run r: PASS"), "{t}");
+    }
+
+    #[test]
+    fn junit_counts_failures_and_escapes() {
+        let mut a = RunReport::new("a<b", "r1", std::path::Path::new("/tmp/r1"));
+        a.total_seconds = 1.5;
+        let mut b = RunReport::new("b", "r2", std::path::Path::new("/tmp/r2"));
+        b.verdict = Verdict::Fail;
+        b.error = Some("step 3 \"pay\": timeout".into());
+        let x = junit(&[a, b]);
+        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
+        assert!(x.contains("name=\"a&lt;b\""), "{x}");
+        assert!(
+            x.contains("<failure message=\"step 3 &quot;pay&quot;: timeout\">"),
+            "{x}"
+        );
+    }
+
+    #[test]
+    fn wall_time_median_and_max() {
+        let mk = |t: f64| {
+            let mut r = RunReport::new("s", "r", std::path::Path::new("/tmp"));
+            r.total_seconds = t;
+            r
+        };
+        assert_eq!(
+            RunReport::wall_time_stats(&[mk(3.0), mk(1.0), mk(2.0)]),
+            Some((2.0, 3.0))
+        );
+        assert_eq!(
+            RunReport::wall_time_stats(&[mk(4.0), mk(1.0)]),
+            Some((2.5, 4.0))
+        );
+        assert_eq!(RunReport::wall_time_stats(&[]), None);
     }
 }

@@ -54,7 +54,7 @@ pub struct ConnectRequest {
     pub addr: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelState {
     /// Funding not yet confirmed deep enough.
@@ -152,7 +152,7 @@ pub enum Direction {
     Inbound,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     /// Outbound: sent, no outcome yet. Inbound: invoice issued, nothing arrived.

@@ -14,6 +14,7 @@ async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()>
     let scenario = Scenario::load(&path)?;
     let report = runner::run(&scenario, &RunOptions::default()).await?;
     println!("{}", report.table());
+    println!("{}", report.markdown());
     assert_eq!(report.verdict, Verdict::Pass, "{}", report.table());
     let left = scenarios::leftovers(&report.run_id).await?;
     assert!(left.is_empty(), "run {} left {left:?}", report.run_id);

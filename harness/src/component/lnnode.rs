@@ -19,6 +19,9 @@ use crate::node::{
 use crate::wait;
 
 pub const ADMIN_PORT: u16 = 8080;
+
+/// (node start time, last event sequence consumed).
+pub type EventCursor = (u64, u64);
 pub const P2P_PORT: u16 = 9735;
 
 #[derive(Debug, Clone)]
@@ -94,8 +97,7 @@ pub struct LdkNode {
     signer: SignerChoice,
     ready_timeout: Duration,
     http: reqwest::Client,
-    /// (node start time, last event sequence consumed).
-    cursor: Mutex<(u64, u64)>,
+    cursor: Mutex<EventCursor>,
 }
 
 impl std::fmt::Debug for LdkNode {
@@ -211,18 +213,40 @@ impl LdkNode {
     }
 
     async fn next_events(&self, timeout: Duration) -> Result<Vec<NodeEvent>> {
-        let (started, after) = self.cursor.lock().map(|c| *c).unwrap_or((0, 0));
+        let mut cursor = self.cursor.lock().map(|c| *c).unwrap_or_default();
+        let events = self.poll_events(&mut cursor, timeout).await?;
+        if let Ok(mut c) = self.cursor.lock() {
+            *c = cursor;
+        }
+        Ok(events)
+    }
+
+    /// Long-polls events after `cursor` and advances it. Independent of the
+    /// cursor [`Node::wait_event`] consumes, so a watcher sees every event
+    /// without taking any from the scenario's own waits. A restart of the
+    /// node starts its sequence again; the cursor follows.
+    pub async fn poll_events(
+        &self,
+        cursor: &mut EventCursor,
+        timeout: Duration,
+    ) -> Result<Vec<NodeEvent>> {
         let path = format!(
-            "/v1/events?after={after}&timeout_ms={}",
+            "/v1/events?after={}&timeout_ms={}",
+            cursor.1,
             timeout.as_millis()
         );
-        let reply: lnnode_api::Events = self.get(&path).await?;
-        let mut events = Vec::new();
-        let mut last = if reply.started_at != started {
+        let mut reply: lnnode_api::Events = self.get(&path).await?;
+        if reply.started_at != cursor.0 && cursor.1 > 0 {
+            // The node restarted: the server filtered by the old sequence,
+            // so ask again from the start of the new one.
+            reply = self.get("/v1/events?after=0&timeout_ms=0").await?;
+        }
+        let mut last = if reply.started_at != cursor.0 {
             0
         } else {
-            after
+            cursor.1
         };
+        let mut events = Vec::new();
         for r in reply.events {
             if r.seq <= last {
                 continue;
@@ -230,9 +254,7 @@ impl LdkNode {
             last = r.seq;
             events.push(r.event);
         }
-        if let Ok(mut c) = self.cursor.lock() {
-            *c = (reply.started_at, last);
-        }
+        *cursor = (reply.started_at, last);
         Ok(events)
     }
 }

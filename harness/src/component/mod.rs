@@ -5,7 +5,7 @@ mod lnnode;
 mod vlsd;
 
 pub use bitcoind::{regtest_subsidy_sat, Bitcoind, BitcoindBuilder, P2P_PORT, RPC_PORT};
-pub use lnnode::{LdkNode, LdkNodeBuilder, ADMIN_PORT, P2P_PORT as LN_P2P_PORT};
+pub use lnnode::{EventCursor, LdkNode, LdkNodeBuilder, ADMIN_PORT, P2P_PORT as LN_P2P_PORT};
 pub use vlsd::{Signer, SignerBuilder, NODE_SIGNER_PORT};
 
 use crate::container::Container;

@@ -1,0 +1,204 @@
+//! What a run keeps for a post-mortem, and the recovery library at work on
+//! a signer's state: snapshots (vlsd state read with `vls-recovery`, never
+//! the seed) and restores into a stopped vlsd with anti-rollback.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use vls_recovery::restore::{self, Plan, Watermark};
+use vls_recovery::{Network, RecoveryError, Snapshot, VlsdDatadir};
+
+use crate::cluster::Cluster;
+use crate::component::Signer;
+use crate::error::{HarnessError, Result};
+use crate::node::Node;
+use crate::report::RunReport;
+
+const REDB: &str = "/data/regtest/redb";
+const MARKER: &str = "vls-recover-restored.json";
+
+/// Reads a vlsd's state and parses it with the recovery library. A running
+/// vlsd is frozen for the copy so the file is not read mid-write.
+pub async fn snapshot_signer(signer: &Signer) -> Result<(Snapshot, Vec<u8>)> {
+    let c = signer.container();
+    let status = c.status().await?;
+    let freeze = status.running && !status.paused;
+    if freeze {
+        c.pause().await?;
+    }
+    let bytes = c.read_file(REDB).await;
+    if freeze {
+        c.unpause().await?;
+    }
+    let snapshot = parse_state(c.name(), &bytes?)?;
+    let json = snapshot
+        .to_json()
+        .map_err(|e| HarnessError::component(c.name(), e.to_string()))?;
+    Ok((snapshot, json))
+}
+
+fn parse_state(component: &str, redb: &[u8]) -> Result<Snapshot> {
+    let dir = tempfile::tempdir().map_err(HarnessError::io(std::env::temp_dir()))?;
+    let layout = VlsdDatadir::new(dir.path(), Network::Regtest);
+    let net = layout.network_dir();
+    std::fs::create_dir_all(&net).map_err(HarnessError::io(&net))?;
+    let path = layout.state_db_path();
+    std::fs::write(&path, redb).map_err(HarnessError::io(&path))?;
+    Snapshot::load(&layout).map_err(|e| HarnessError::component(component, e.to_string()))
+}
+
+/// Why a restore did not happen.
+#[derive(Debug)]
+pub enum RestoreFailure {
+    /// The recovery library refused (its error code says why).
+    Refused(RecoveryError),
+    Harness(HarnessError),
+}
+
+impl RestoreFailure {
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            RestoreFailure::Refused(e) => Some(e.code()),
+            RestoreFailure::Harness(_) => None,
+        }
+    }
+
+    pub fn into_harness(self) -> HarnessError {
+        match self {
+            RestoreFailure::Refused(e) => HarnessError::Assertion(format!("restore refused: {e}")),
+            RestoreFailure::Harness(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for RestoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreFailure::Refused(e) => write!(f, "{} {e}", e.code()),
+            RestoreFailure::Harness(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<HarnessError> for RestoreFailure {
+    fn from(e: HarnessError) -> Self {
+        RestoreFailure::Harness(e)
+    }
+}
+
+/// Stops `signer`, restores `snapshot` over its state the way an operator
+/// would with `vls-recover backup restore` (checked against the state it
+/// replaces), and starts it again. When the library refuses, the signer is
+/// started on its own state and the refusal is returned.
+pub async fn restore_signer(
+    signer: &Signer,
+    snapshot: &Snapshot,
+    from: &str,
+) -> std::result::Result<String, RestoreFailure> {
+    let c = signer.container();
+    if c.status().await?.running {
+        c.stop().await?;
+    }
+    let seed = signer.seed().await?;
+    let mut against = Vec::new();
+    if let Ok(bytes) = c.read_file(REDB).await {
+        let current = parse_state(c.name(), &bytes)?;
+        against.push((
+            format!("{}'s state before the restore", c.name()),
+            Watermark::from(&current),
+        ));
+    }
+    let dir = tempfile::tempdir().map_err(|e| HarnessError::io(std::env::temp_dir())(e))?;
+    let planned = restore::restore(Plan {
+        snapshot,
+        seed: &seed,
+        datadir: dir.path().to_path_buf(),
+        against,
+        force: false,
+        from: from.to_string(),
+    });
+    let restored = match planned {
+        Ok(r) => r,
+        Err(e) => {
+            c.start().await?;
+            return Err(RestoreFailure::Refused(e));
+        }
+    };
+    let redb = std::fs::read(VlsdDatadir::new(dir.path(), Network::Regtest).state_db_path())
+        .map_err(HarnessError::io(dir.path()))?;
+    c.write_file(REDB, redb).await?;
+    let marker_path = dir.path().join(MARKER);
+    if let Ok(marker) = std::fs::read(&marker_path) {
+        c.write_file(&format!("/data/{MARKER}"), marker).await?;
+    }
+    c.start().await?;
+    Ok(format!(
+        "restored {} channels, {} entries from {from}",
+        restored.channels, restored.entries
+    ))
+}
+
+/// Gathers chain state, node views and signer snapshots into the run
+/// directory after a failure. Best effort: what cannot be read is noted.
+pub async fn collect(cluster: &Cluster, report: &RunReport) {
+    let dir = report.run_dir.join("artifacts");
+    let mut notes = Vec::new();
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(error = %e, "cannot create the artifacts directory");
+        return;
+    }
+    if let Ok(b) = cluster.bitcoind() {
+        let mut chain = serde_json::Map::new();
+        for (key, method) in [
+            ("blockchain", "getblockchaininfo"),
+            ("mempool", "getrawmempool"),
+            ("wallet", "getbalances"),
+        ] {
+            match b.call::<Value>(method, vec![]).await {
+                Ok(v) => {
+                    chain.insert(key.to_string(), v);
+                }
+                Err(e) => notes.push(format!("bitcoind {method}: {e}")),
+            }
+        }
+        write_json(&dir.join("chain.json"), &Value::Object(chain), &mut notes);
+    }
+    for n in cluster.nodes() {
+        let view = json!({
+            "info": n.info().await.map_err(|e| e.to_string()).ok(),
+            "balance": n.balance().await.map_err(|e| e.to_string()).ok(),
+            "channels": n.channels().await.map_err(|e| e.to_string()).ok(),
+            "payments": n.payments().await.map_err(|e| e.to_string()).ok(),
+        });
+        write_json(
+            &dir.join(format!("node-{}.json", n.name())),
+            &view,
+            &mut notes,
+        );
+    }
+    for (_, s) in cluster.signers() {
+        match snapshot_signer(s).await {
+            Ok((_, json)) => {
+                let p = dir.join(format!("{}-state.json", s.container().name()));
+                if let Err(e) = std::fs::write(&p, json) {
+                    notes.push(format!("{}: {e}", p.display()));
+                }
+            }
+            Err(e) => notes.push(format!("{} snapshot: {e}", s.container().name())),
+        }
+    }
+    if !notes.is_empty() {
+        let _ = std::fs::write(dir.join("notes.txt"), notes.join("\n") + "\n");
+    }
+}
+
+fn write_json(path: &Path, v: &Value, notes: &mut Vec<String>) {
+    match serde_json::to_vec_pretty(v) {
+        Ok(bytes) => {
+            if let Err(e) = std::fs::write(path, bytes) {
+                notes.push(format!("{}: {e}", path.display()));
+            }
+        }
+        Err(e) => notes.push(format!("{}: {e}", path.display())),
+    }
+}

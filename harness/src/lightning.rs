@@ -1,0 +1,288 @@
+//! Lightning building blocks the runner's steps (and hand-written tests) use:
+//! fund a wallet, open a channel to usable, pay and wait for both ends, hold
+//! an HTLC, mine until nothing is left to claim. Every wait names what it
+//! waited for.
+
+use std::time::Duration;
+
+use crate::cluster::Cluster;
+use crate::component::LdkNode;
+use crate::error::{HarnessError, Result};
+use crate::node::{ChannelState, ChannelSummary, Node, NodeEvent, PaymentStatus};
+use crate::wait;
+
+/// How long one Lightning step may take before it counts as stuck.
+pub const STEP: Duration = Duration::from_secs(90);
+
+/// Waits until `node`'s wallet holds at least `sat`, confirmed.
+pub async fn wait_funded(node: &LdkNode, sat: u64) -> Result<()> {
+    wait::until(
+        &format!("{}: wallet funded with {sat} sat", node.name()),
+        STEP,
+        || async {
+            let bal = node.balance().await.map_err(|e| e.to_string())?;
+            if bal.wallet_trusted_sat >= sat {
+                Ok(())
+            } else {
+                Err(format!("wallet has {} sat", bal.wallet_trusted_sat))
+            }
+        },
+    )
+    .await
+}
+
+/// Sends `sat` from bitcoind's wallet to `node`'s wallet and confirms it.
+pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
+    let addr = node.new_address().await?;
+    let b = cluster.bitcoind()?;
+    b.send_to(&addr, sat).await?;
+    b.mine(1).await?;
+    wait_funded(node, sat).await
+}
+
+/// Connects `from` to `to` and opens a channel of `sat`; returns the
+/// channel id once the funding transaction is broadcast.
+pub async fn open_pending(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<String> {
+    let (f, t) = (cluster.node(from)?, cluster.node(to)?);
+    let to_info = t.info().await?;
+    f.connect(&to_info.node_id, &t.p2p_addr()).await?;
+    f.open_channel(&to_info.node_id, sat).await?;
+    let pending = f
+        .wait_event("channel pending", STEP, &|e| {
+            matches!(e, NodeEvent::ChannelPending { .. })
+        })
+        .await?;
+    match pending {
+        NodeEvent::ChannelPending { channel_id, .. } => Ok(channel_id),
+        other => Err(HarnessError::component(
+            from,
+            format!("unexpected event {other:?}"),
+        )),
+    }
+}
+
+/// Waits until both ends list channel `id` as usable (funding confirmed).
+pub async fn wait_usable(
+    cluster: &Cluster,
+    from: &str,
+    to: &str,
+    id: &str,
+) -> Result<ChannelSummary> {
+    let mut out = None;
+    for name in [from, to] {
+        let n = cluster.node(name)?;
+        out = Some(
+            wait::until(&format!("{name}: channel {id} usable"), STEP, || async {
+                let chans = n.channels().await.map_err(|e| e.to_string())?;
+                match chans.into_iter().find(|c| c.channel_id == id) {
+                    Some(c) if c.state == ChannelState::Usable => Ok(c),
+                    Some(c) => Err(format!("state {:?}", c.state)),
+                    None => Err("channel not listed".to_string()),
+                }
+            })
+            .await?,
+        );
+    }
+    out.ok_or_else(|| HarnessError::component(from, "no channel"))
+}
+
+/// Connects, opens, mines 6 blocks and waits until both sides can use the
+/// channel. Returns it as `from` sees it.
+pub async fn open_channel(
+    cluster: &Cluster,
+    from: &LdkNode,
+    to: &LdkNode,
+    sat: u64,
+) -> Result<ChannelSummary> {
+    let id = open_pending(cluster, from.name(), to.name(), sat).await?;
+    cluster.bitcoind()?.mine(6).await?;
+    wait_usable(cluster, to.name(), from.name(), &id).await
+}
+
+/// Outcome of one payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paid {
+    Sent {
+        payment_hash: String,
+    },
+    Failed {
+        payment_hash: String,
+        reason: String,
+    },
+}
+
+/// `to` issues an invoice for `msat`, `from` pays it; waits for the payer's
+/// outcome and, on success, the payee's receipt.
+pub async fn pay(from: &LdkNode, to: &LdkNode, msat: u64) -> Result<Paid> {
+    let invoice = to.invoice(msat, None).await?;
+    let hash = from.pay(&invoice.invoice).await?;
+    let h = hash.clone();
+    let outcome = from
+        .wait_event("payment outcome", STEP, &move |e| match e {
+            NodeEvent::PaymentSent { payment_hash, .. }
+            | NodeEvent::PaymentFailed { payment_hash, .. } => payment_hash == &h,
+            _ => false,
+        })
+        .await?;
+    match outcome {
+        NodeEvent::PaymentSent { .. } => {
+            wait_payment_status(to, &hash, PaymentStatus::Succeeded, STEP).await?;
+            Ok(Paid::Sent { payment_hash: hash })
+        }
+        NodeEvent::PaymentFailed { reason, .. } => Ok(Paid::Failed {
+            payment_hash: hash,
+            reason,
+        }),
+        other => Err(HarnessError::component(
+            from.name(),
+            format!("unexpected event {other:?}"),
+        )),
+    }
+}
+
+/// Waits until `node` lists payment `hash` with `status`.
+pub async fn wait_payment_status(
+    node: &LdkNode,
+    hash: &str,
+    status: PaymentStatus,
+    limit: Duration,
+) -> Result<()> {
+    wait::until(
+        &format!("{}: payment {hash} {status:?}", node.name()),
+        limit,
+        || async {
+            let payments = node.payments().await.map_err(|e| e.to_string())?;
+            match payments.iter().find(|p| p.payment_hash == hash) {
+                Some(p) if p.status == status => Ok(()),
+                Some(p) => Err(format!("status {:?}", p.status)),
+                None => Err("not listed".to_string()),
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until `node`'s channels carry no HTLC: a payment's outcome arrives
+/// before the last commitment update that removes its HTLC.
+pub async fn wait_no_htlcs(node: &LdkNode) -> Result<Vec<ChannelSummary>> {
+    wait::until(
+        &format!("{}: no HTLC left in any channel", node.name()),
+        STEP,
+        || async {
+            let chans = node.channels().await.map_err(|e| e.to_string())?;
+            let n: usize = chans.iter().map(|c| c.pending_htlcs.len()).sum();
+            if n == 0 {
+                Ok(chans)
+            } else {
+                Err(format!("{n} HTLCs pending"))
+            }
+        },
+    )
+    .await
+}
+
+/// A preimage and its payment hash (hex), drawn from a seeded RNG so a run replays.
+pub fn preimage(rng: &mut impl rand::RngCore) -> (String, String) {
+    use sha2::Digest;
+    let mut p = [0u8; 32];
+    rng.fill_bytes(&mut p);
+    let h = sha2::Sha256::digest(p);
+    (hex::encode(p), hex::encode(h))
+}
+
+/// `payee` issues a hold invoice for `hash`, `payer` pays it; returns once
+/// `payee` holds the HTLC.
+pub async fn hold_htlc(payee: &LdkNode, payer: &LdkNode, msat: u64, hash: &str) -> Result<()> {
+    let invoice = payee.invoice(msat, Some(hash)).await?;
+    if !invoice.hold {
+        return Err(HarnessError::component(
+            payee.name(),
+            format!("invoice for {hash} is not a hold invoice"),
+        ));
+    }
+    payer.pay(&invoice.invoice).await?;
+    wait_payment_status(payee, hash, PaymentStatus::Held, STEP).await
+}
+
+/// Waits until every node's chain view has reached bitcoind's tip.
+pub async fn wait_synced(cluster: &Cluster, nodes: &[&LdkNode]) -> Result<()> {
+    let tip = cluster.bitcoind()?.height().await?;
+    for n in nodes {
+        wait::until(
+            &format!("{}: synced to height {tip}", n.name()),
+            STEP,
+            || async {
+                let info = n.info().await.map_err(|e| e.to_string())?;
+                if u64::from(info.block_height) >= tip {
+                    Ok(())
+                } else {
+                    Err(format!("at height {}", info.block_height))
+                }
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Like [`wait_synced`] for the nodes that are up: a node a fault took down
+/// catches up when it returns, and that is the scenario's business.
+pub async fn wait_synced_best_effort(cluster: &Cluster, nodes: &[&LdkNode]) {
+    let mut up = Vec::new();
+    for n in nodes {
+        if n.container()
+            .status()
+            .await
+            .is_ok_and(|s| s.running && !s.paused)
+            && n.info().await.is_ok()
+        {
+            up.push(*n);
+        }
+    }
+    if let Err(e) = wait_synced(cluster, &up).await {
+        tracing::warn!(error = %e, "nodes did not catch up with the chain");
+    }
+}
+
+/// Mines a block at a time until, for two blocks in a row, no node has
+/// anything left to claim on chain, to sweep, or unconfirmed in its wallet.
+/// (Two, because LDK hands an output from its monitor to its sweeper through
+/// an event, and for a moment neither reports it.) Returns blocks mined.
+pub async fn mine_until_settled(
+    cluster: &Cluster,
+    nodes: &[&LdkNode],
+    max_blocks: u32,
+) -> Result<u32> {
+    let b = cluster.bitcoind()?;
+    let mut mined = 0;
+    let mut quiet = 0;
+    loop {
+        let mut pending = Vec::new();
+        for n in nodes {
+            let bal = n.balance().await?;
+            if bal.claimable_onchain_sat + bal.sweeping_sat + bal.wallet_pending_sat > 0 {
+                pending.push(format!(
+                    "{}: claimable {} sat, sweeping {} sat, unconfirmed {} sat",
+                    n.name(),
+                    bal.claimable_onchain_sat,
+                    bal.sweeping_sat,
+                    bal.wallet_pending_sat
+                ));
+            }
+        }
+        quiet = if pending.is_empty() { quiet + 1 } else { 0 };
+        if quiet == 2 {
+            return Ok(mined);
+        }
+        if mined == max_blocks {
+            return Err(HarnessError::Timeout {
+                what: "nodes settled on chain".to_string(),
+                after: Duration::ZERO,
+                last: format!("after {max_blocks} blocks: {}", pending.join("; ")),
+            });
+        }
+        b.mine(1).await?;
+        mined += 1;
+        wait_synced(cluster, nodes).await?;
+    }
+}

@@ -1,0 +1,386 @@
+//! The file format: serde types for TOML, with a JSON Schema derived from
+//! them (`harness schema`, checked in as docs/scenario.schema.json). Every
+//! table denies unknown keys. Semantic checks (names exist, exactly one
+//! action per step) happen in [`super::Scenario::parse`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::fault::Fault;
+use crate::node::SignerChoice;
+
+/// A scenario file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Short name, used in reports and test names.
+    pub name: String,
+    /// What the scenario does and why it matters.
+    pub description: String,
+    /// Seed for every random choice (preimages, corruption offsets); `--seed` overrides it.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[schemars(with = "TopologySpec")]
+    pub topology: Spanned<TopologySpec>,
+    /// Executed in order; a fault step with `when` is armed and fires later.
+    #[serde(default)]
+    #[schemars(with = "Vec<StepSpec>")]
+    pub steps: Vec<Spanned<StepSpec>>,
+    #[serde(default)]
+    pub expect: ExpectSpec,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySpec {
+    /// Run a regtest bitcoind (needed by nodes, mining and chain checks).
+    #[serde(default = "yes")]
+    pub bitcoind: bool,
+    /// Lightning nodes (lnnode). A node with `signer = "vlsd"` gets its own `vlsd-<name>`.
+    #[serde(default)]
+    pub nodes: Vec<NodeSpec>,
+    /// vlsd signers with no node (they wait for one); named `vlsd-<name>`.
+    #[serde(default)]
+    pub signers: Vec<String>,
+    /// Channels opened, confirmed and usable before the first step.
+    #[serde(default)]
+    pub channels: Vec<ChannelSpec>,
+    /// Components whose datadir is a small tmpfs, for `disk_full`.
+    #[serde(default)]
+    pub disks: Vec<DiskSpec>,
+    /// Sent to each node's wallet before channels open.
+    #[serde(default = "default_fund")]
+    pub fund_sat: u64,
+}
+
+fn default_fund() -> u64 {
+    2_000_000
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    pub signer: SignerChoice,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// Name steps use; default `<from>-<to>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The node that opens and funds it.
+    pub from: String,
+    pub to: String,
+    pub capacity_sat: u64,
+    /// Paid from `from` to `to` once usable, so both sides can send.
+    #[serde(default)]
+    pub push_sat: u64,
+}
+
+impl ChannelSpec {
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.from, self.to))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    pub component: String,
+    pub size_mb: u32,
+}
+
+/// One step: exactly one action key, plus an optional `label`, and `when`
+/// for a fault that waits for a checkpoint.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub label: Option<String>,
+    /// Mine this many blocks.
+    pub mine: Option<u64>,
+    /// Mine a block at a time until no node has anything left to claim or
+    /// sweep (at most this many blocks).
+    pub mine_until_settled: Option<u32>,
+    pub open_channel: Option<OpenChannelSpec>,
+    pub pay: Option<PaySpec>,
+    /// Settle the held HTLC of this hold payment.
+    pub settle: Option<String>,
+    /// Fail the held HTLC of this hold payment back.
+    pub fail: Option<String>,
+    pub close: Option<CloseSpec>,
+    pub force_close: Option<CloseSpec>,
+    pub wait_for: Option<WaitSpec>,
+    pub fault: Option<Fault>,
+    /// Undo every fault in force on this component.
+    pub heal: Option<String>,
+    pub snapshot: Option<SnapshotSpec>,
+    pub recover: Option<RecoverSpec>,
+    pub assert: Option<AssertSpec>,
+    /// Only with `fault`: fire when this checkpoint is reached, not now.
+    pub when: Option<TriggerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenChannelSpec {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub capacity_sat: u64,
+    /// Mine 6 blocks and wait until usable; `false` returns once the funding
+    /// transaction is broadcast (channel pending).
+    #[serde(default = "yes")]
+    pub confirm: bool,
+}
+
+/// What a payment must end as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayOutcome {
+    #[default]
+    Sent,
+    Failed,
+    /// Either, but it must end.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaySpec {
+    pub from: String,
+    pub to: String,
+    pub amount_msat: u64,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Pay a hold invoice under this name and return once the payee holds the HTLC.
+    #[serde(default)]
+    pub hold: Option<String>,
+    #[serde(default)]
+    pub outcome: PayOutcome,
+    /// Wait for each outcome; `false` sends and moves on (see `wait_for.payments`).
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseSpec {
+    pub channel: String,
+    /// The node that closes; default the channel's opener.
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// Node events a step can wait on or a checkpoint can fire on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ChannelPending,
+    ChannelReady,
+    ChannelClosed,
+    HtlcAccepted,
+    PaymentReceived,
+    PaymentSent,
+    PaymentFailed,
+    SpendableOutputs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    /// With `event`: the node whose event stream is watched.
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
+    pub event: Option<EventKind>,
+    /// A checkpoint (by name) that must have fired.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// A node whose payments sent with `wait = false` must all have ended.
+    #[serde(default)]
+    pub payments: Option<String>,
+    #[serde(default = "default_wait")]
+    pub timeout_secs: u64,
+}
+
+fn default_wait() -> u64 {
+    90
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// Name for `wait_for.checkpoint` and reports; default the step label.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Fire on this node event ...
+    #[serde(default)]
+    pub event: Option<EventKind>,
+    /// ... seen on this node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Or fire on a signer request of this type in a vlsd log (e.g. `SignRemoteCommitmentTx2`) ...
+    #[serde(default)]
+    pub signer_request: Option<String>,
+    /// ... of this signer (`vlsd-alice`).
+    #[serde(default)]
+    pub signer: Option<String>,
+    /// The n-th occurrence after the fault is armed (default 1).
+    #[serde(default)]
+    pub nth: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSpec {
+    /// The node whose vlsd state is taken (its signer `vlsd-<node>`).
+    pub signer: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverSpec {
+    /// The node whose vlsd is restored.
+    pub signer: String,
+    /// The snapshot to restore (taken by a `snapshot` step).
+    pub from: String,
+    /// The recovery error code the restore must fail with (e.g. `E-ROLLBACK`);
+    /// the signer is then started again on its own state.
+    #[serde(default)]
+    pub expect_error: Option<String>,
+}
+
+/// Exactly one check per `assert`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssertSpec {
+    /// bitcoind's block height.
+    #[serde(default)]
+    pub height: Option<u64>,
+    /// bitcoind's own wallet: trusted balance in sat.
+    #[serde(default)]
+    pub wallet_sat: Option<u64>,
+    #[serde(default)]
+    pub channels: Option<ChannelsAssert>,
+    #[serde(default)]
+    pub channel_balance: Option<BalanceAssert>,
+    #[serde(default)]
+    pub htlcs: Option<CountAssert>,
+    #[serde(default)]
+    pub payments: Option<PaymentsAssert>,
+    #[serde(default)]
+    pub running: Option<RunningAssert>,
+    #[serde(default)]
+    pub log: Option<LogAssert>,
+    #[serde(default)]
+    pub clock: Option<ClockAssert>,
+    #[serde(default)]
+    pub file: Option<FileAssert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsAssert {
+    pub node: String,
+    pub count: usize,
+    /// Every listed channel is in this state.
+    #[serde(default)]
+    pub state: Option<lnnode_api::ChannelState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceAssert {
+    pub node: String,
+    pub channel: String,
+    pub local_msat: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountAssert {
+    pub node: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsAssert {
+    pub node: String,
+    pub status: lnnode_api::PaymentStatus,
+    /// Exactly this many; or use `at_least`.
+    #[serde(default)]
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub at_least: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunningAssert {
+    pub component: String,
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogAssert {
+    pub component: String,
+    pub contains: String,
+    /// At least this many occurrences (default 1); 0 means it must not appear.
+    #[serde(default)]
+    pub count: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockAssert {
+    pub component: String,
+    /// The component's wall clock minus the host's, within 5 s.
+    pub offset_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileAssert {
+    pub component: String,
+    pub path: String,
+    pub exists: bool,
+}
+
+/// Checks on the whole run besides the steps' own asserts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Funds are conserved: wallets + channels + claimable equal the block
+    /// subsidies mined, within the fee bound (see docs/scenarios.md).
+    #[serde(default = "yes")]
+    pub conservation: bool,
+    /// A penalty (justice) transaction is expected on chain; by default any is a failure.
+    #[serde(default)]
+    pub penalty: bool,
+}
+
+impl Default for ExpectSpec {
+    fn default() -> Self {
+        ExpectSpec {
+            conservation: true,
+            penalty: false,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Scenario> {
+    Scenario::parse(Path::new("t.toml"), text)
+}
+
+const HEAD: &str = "name = \"t\"\ndescription = \"d\"\n[topology]\nnodes = [{ name = \"alice\", signer = \"vlsd\" }, { name = \"bob\", signer = \"local\" }]\nchannels = [{ from = \"alice\", to = \"bob\", capacity_sat = 1000000 }]\n";
+
+#[test]
+fn parses_steps_with_lines_and_default_labels() {
+    let s = parse(&format!(
+        "{HEAD}[[steps]]\nmine = 101\n[[steps]]\nlabel = \"crash\"\nfault = {{ kind = \"kill\", target = \"vlsd-alice\" }}\n"
+    ))
+    .expect("valid");
+    assert_eq!(s.seed, 0);
+    assert_eq!(s.steps.len(), 2);
+    assert_eq!(s.steps[0].action, Action::Mine(101));
+    assert_eq!(s.steps[0].label, "mine 101");
+    assert_eq!(s.steps[0].line, 6);
+    assert_eq!(s.steps[1].label, "crash");
+    assert_eq!(
+        s.steps[1].action,
+        Action::Fault(Fault::Kill {
+            target: "vlsd-alice".into()
+        })
+    );
+    assert_eq!(
+        s.topology.components(),
+        ["bitcoind", "alice", "vlsd-alice", "bob"]
+    );
+    assert!(s.expect.conservation && !s.expect.penalty);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let e = parse(&format!("{HEAD}[[steps]]\nmine = 1\nbogus = 2\n")).expect_err("unknown key");
+    let msg = e.to_string();
+    assert!(msg.starts_with("t.toml:8:"), "{msg}");
+    assert!(msg.contains("bogus"), "{msg}");
+}
+
+#[test]
+fn wrong_type_is_reported_with_position() {
+    let e = parse(&format!("{HEAD}[[steps]]\nmine = \"lots\"\n")).expect_err("type");
+    let msg = e.to_string();
+    assert!(msg.starts_with("t.toml:7:"), "{msg}");
+}
+
+#[test]
+fn unknown_fault_kind_lists_expected() {
+    let e = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"explode\", target = \"bitcoind\" }}\n"
+    ))
+    .expect_err("fault kind");
+    let msg = e.to_string();
+    assert!(msg.contains("explode") && msg.contains("kill"), "{msg}");
+}
+
+#[test]
+fn semantic_errors_name_the_step_and_field() {
+    let cases = [
+        (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"lnd\" }\n",
+            "fault.target: no component `lnd`",
+        ),
+        ("[[steps]]\nlabel = \"x\"\n", "steps[0]: no action"),
+        (
+            "[[steps]]\nmine = 1\nassert = { height = 1 }\n",
+            "2 actions in one step",
+        ),
+        (
+            "[[steps]]\nmine = 1\nwhen = { event = \"channel_ready\", node = \"alice\" }\n",
+            "when: only valid together with `fault`",
+        ),
+        (
+            "[[steps]]\nsettle = \"h1\"\n",
+            "settle: no hold payment `h1`",
+        ),
+        (
+            "[[steps]]\nforce_close = { channel = \"alice-carol\" }\n",
+            "no channel `alice-carol` opened before this step (known: alice-bob)",
+        ),
+        (
+            "[[steps]]\npay = { from = \"alice\", to = \"carol\", amount_msat = 1 }\n",
+            "pay.to: no node `carol`",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"disk_full\", target = \"vlsd-alice\" }\n",
+            "needs `vlsd-alice` in topology.disks",
+        ),
+        (
+            "[[steps]]\nwait_for = { checkpoint = \"c\" }\n",
+            "no fault with checkpoint `c` armed",
+        ),
+        (
+            "[[steps]]\nrecover = { signer = \"alice\", from = \"s\" }\n",
+            "no snapshot `s`",
+        ),
+        (
+            "[[steps]]\nsnapshot = { signer = \"bob\", name = \"s\" }\n",
+            "`bob` has no vlsd signer",
+        ),
+        (
+            "[[steps]]\nassert = { height = 1, wallet_sat = 2 }\n",
+            "2 checks in one assert",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"vlsd-alice\" }\nwhen = { signer_request = \"X\", signer = \"alice\" }\n",
+            "is not a vlsd",
+        ),
+    ];
+    for (steps, want) in cases {
+        let e = parse(&format!("{HEAD}{steps}")).expect_err(want);
+        let msg = e.to_string();
+        assert!(msg.contains(want), "{msg} should contain {want}");
+        assert!(msg.starts_with("t.toml:6:"), "{msg}");
+    }
+}
+
+#[test]
+fn checkpoints_parse_with_names_and_order() {
+    let s = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"kill\", target = \"vlsd-alice\" }}\nwhen = {{ signer_request = \"SignRemoteCommitmentTx2\", signer = \"vlsd-alice\", nth = 3, name = \"c3\" }}\n[[steps]]\npay = {{ from = \"alice\", to = \"bob\", amount_msat = 1000, count = 5, wait = false }}\n[[steps]]\nwait_for = {{ checkpoint = \"c3\" }}\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        s.steps[0].when,
+        Some(Trigger::SignerRequest {
+            name: "c3".into(),
+            signer: "vlsd-alice".into(),
+            request: "SignRemoteCommitmentTx2".into(),
+            nth: 3
+        })
+    );
+    assert_eq!(
+        s.steps[0].when.as_ref().map(Trigger::describe).as_deref(),
+        Some("3rd SignRemoteCommitmentTx2 on vlsd-alice")
+    );
+}
+
+#[test]
+fn tmpfs_datadirs_cannot_be_stopped() {
+    let text = format!(
+        "{}disks = [{{ component = \"vlsd-alice\", size_mb = 8 }}]\n[[steps]]\nfault = {{ kind = \"kill\", target = \"vlsd-alice\" }}\n",
+        HEAD
+    );
+    let e = parse(&text).expect_err("kill of tmpfs datadir");
+    assert!(e.to_string().contains("tmpfs"), "{e}");
+}
+
+#[test]
+fn nodes_need_bitcoind_and_valid_names() {
+    let e = parse("name = \"t\"\ndescription = \"d\"\n[topology]\nbitcoind = false\nnodes = [{ name = \"a\", signer = \"local\" }]\n")
+        .expect_err("no bitcoind");
+    assert!(e.to_string().contains("need `bitcoind = true`"), "{e}");
+    let e = parse("name = \"t\"\ndescription = \"d\"\n[topology]\nsigners = [\"Alice Smith\"]\n")
+        .expect_err("bad name");
+    assert!(e.to_string().starts_with("t.toml:3:"), "{e}");
+}
+
+#[test]
+fn missing_file_is_one_sentence() {
+    let e = Scenario::load(Path::new("/nonexistent/x.toml")).expect_err("missing");
+    assert_eq!(e.to_string(), "/nonexistent/x.toml: no such scenario file");
+}
+
+#[test]
+fn catalog_files_parse() {
+    let dir = crate::paths::workspace_root()
+        .join("scenarios")
+        .join("catalog");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("catalog dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no scenarios in {}", dir.display());
+}
+
+#[test]
+fn checked_in_schema_is_current() {
+    let path = crate::paths::workspace_root()
+        .join("docs")
+        .join("scenario.schema.json");
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == json_schema(),
+        "{} is stale: run `cargo run -p harness -- schema > docs/scenario.schema.json`",
+        path.display()
+    );
+}
