@@ -29,6 +29,7 @@ use crate::scenario::{
     Action, Assertion, CloseSpec, OpenChannelSpec, PayOutcome, PaySpec, Scenario, Step, Trigger,
     Wait,
 };
+use crate::wait;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -635,7 +636,7 @@ async fn close(world: &World<'_>, c: &CloseSpec, force: bool) -> Result<String> 
     }
     // Closed once the node no longer lists it (the closing or commitment
     // transaction is then broadcast).
-    harness_wait(
+    wait::until(
         &format!("{by}: channel {} closed", c.channel),
         lightning::STEP,
         || async {
@@ -652,14 +653,6 @@ async fn close(world: &World<'_>, c: &CloseSpec, force: bool) -> Result<String> 
         "{} {id} by {by}",
         if force { "force-closed" } else { "closed" }
     ))
-}
-
-async fn harness_wait<T, F, Fut>(what: &str, limit: Duration, probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, String>>,
-{
-    crate::wait::until(what, limit, probe).await
 }
 
 async fn wait_for(world: &World<'_>, w: &Wait) -> Result<()> {
@@ -682,7 +675,7 @@ async fn wait_for(world: &World<'_>, w: &Wait) -> Result<()> {
             .map(|_| ())
         }
         Wait::Checkpoint { name, timeout_secs } => {
-            harness_wait(
+            wait::until(
                 &format!("checkpoint {name} reached"),
                 Duration::from_secs(*timeout_secs),
                 || async {
@@ -712,7 +705,7 @@ async fn wait_for(world: &World<'_>, w: &Wait) -> Result<()> {
                         .collect()
                 })
                 .unwrap_or_default();
-            harness_wait(
+            wait::until(
                 &format!("{node}: {} payments ended", mine.len()),
                 Duration::from_secs(*timeout_secs),
                 || async {
@@ -762,7 +755,7 @@ async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
         Assertion::Channels(c) => {
             let n = cluster.node(&c.node)?;
             // Channel state settles within moments of a reconnect: poll.
-            harness_wait(
+            wait::until(
                 &format!(
                     "{}: {} channels{}",
                     c.node,
@@ -808,7 +801,7 @@ async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
         }
         Assertion::Htlcs(c) => {
             let n = cluster.node(&c.node)?;
-            harness_wait(
+            wait::until(
                 &format!("{}: {} HTLCs in flight", c.node, c.count),
                 lightning::STEP,
                 || async {
@@ -880,7 +873,7 @@ async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
         }
         Assertion::Clock(c) => {
             let container = cluster.container(&c.component)?;
-            let skew = harness_wait(
+            let skew = wait::until(
                 &format!("{}: clock {:+}s", c.component, c.offset_secs),
                 Duration::from_secs(10),
                 || async {
