@@ -164,11 +164,13 @@ pub async fn collect(cluster: &Cluster, report: &RunReport) {
         write_json(&dir.join("chain.json"), &Value::Object(chain), &mut notes);
     }
     for n in cluster.nodes() {
+        // A node stuck on a dead signer does not answer; a post-mortem must
+        // not wait two minutes per question.
         let view = json!({
-            "info": n.info().await.map_err(|e| e.to_string()).ok(),
-            "balance": n.balance().await.map_err(|e| e.to_string()).ok(),
-            "channels": n.channels().await.map_err(|e| e.to_string()).ok(),
-            "payments": n.payments().await.map_err(|e| e.to_string()).ok(),
+            "info": bounded(n.info()).await,
+            "balance": bounded(n.balance()).await,
+            "channels": bounded(n.channels()).await,
+            "payments": bounded(n.payments()).await,
         });
         write_json(
             &dir.join(format!("node-{}.json", n.name())),
@@ -189,6 +191,15 @@ pub async fn collect(cluster: &Cluster, report: &RunReport) {
     }
     if !notes.is_empty() {
         let _ = std::fs::write(dir.join("notes.txt"), notes.join("\n") + "\n");
+    }
+}
+
+/// The answer as JSON, or the error (or the silence) as a string.
+async fn bounded<T: serde::Serialize>(fut: impl std::future::Future<Output = Result<T>>) -> Value {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), fut).await {
+        Ok(Ok(v)) => serde_json::to_value(v).unwrap_or_else(|e| json!({ "error": e.to_string() })),
+        Ok(Err(e)) => json!({ "error": e.to_string() }),
+        Err(_) => json!({ "error": "no answer within 10 s" }),
     }
 }
 

@@ -13,7 +13,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
     PortBinding, VolumeCreateOptions,
 };
-use bollard::query_parameters::CreateContainerOptionsBuilder;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
 use rand::RngCore;
 
@@ -38,6 +38,13 @@ pub fn new_run_id() -> String {
 
 /// Where every component keeps its state: one volume mounted here.
 pub const DATADIR: &str = "/data";
+/// Where the datadir volume is mounted when the component runs on the
+/// power-cut layer, which shows it at [`DATADIR`] with writes buffered.
+pub const DURABLE_DATADIR: &str = "/data.durable";
+/// The agent binary inside component images.
+pub const AGENT_BIN: &str = "/usr/local/bin/vls-chaos-agent";
+/// Where the power-cut layer's agent records the pid of the program it runs.
+pub const CHILD_PID_FILE: &str = "/run/vls-chaos/child.pid";
 
 /// Changes to one component's container that a scenario asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +53,9 @@ pub struct Overrides {
     pub faketime: bool,
     /// Datadir on a tmpfs of this many MiB, so `disk_full` can fill it.
     pub disk_mb: Option<u32>,
+    /// Datadir behind the write-buffering FUSE layer, so `power_cut` loses
+    /// what was not fsynced.
+    pub power_cut: bool,
 }
 
 /// The Docker resources of one run. Dropping it removes them.
@@ -138,7 +148,8 @@ impl Resources {
                 .ok()
                 .and_then(|i| i.clone())
                 .ok_or_else(|| HarnessError::component(target.name(), "no helper image known"))?;
-            self.run_once(&image, target, &["rm", "-f", "--", path])
+            let durable = target.durable_path(path);
+            self.run_once(&image, target, &["rm", "-f", "--", &durable])
                 .await?
         };
         if out.exit_code != 0 {
@@ -154,6 +165,85 @@ impl Resources {
         Ok(())
     }
 
+    /// Starts a long-running container of `image` inside `target`'s network
+    /// namespace (with NET_ADMIN), e.g. the packet delayer. Returns its id;
+    /// it is removed with the run, or earlier by [`Resources::remove_sidecar`].
+    pub async fn start_sidecar(
+        &self,
+        image: &str,
+        target: &Container,
+        role: &str,
+        cmd: &[&str],
+    ) -> Result<String> {
+        let name = format!("vls-chaos-{}-{}-{role}", self.run_id, target.name());
+        let what = format!("sidecar container {name}");
+        // A leftover from before the target restarted sits in a dead namespace.
+        let _ = self.remove_sidecar(&name).await;
+        let host = HostConfig {
+            network_mode: Some(format!("container:{}", target.id())),
+            cap_add: Some(vec!["NET_ADMIN".to_string()]),
+            ..Default::default()
+        };
+        let created = self.create_helper(&name, image, cmd, host).await?;
+        self.start_helper(&created.id, &what).await?;
+        Ok(created.id)
+    }
+
+    async fn start_helper(&self, id: &str, what: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(HarnessError::docker(what))
+    }
+
+    /// Creates (not starts) a labelled container of `image` running `cmd`
+    /// as its entrypoint (component images have their own).
+    async fn create_helper(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+        host: HostConfig,
+    ) -> Result<bollard::models::ContainerCreateResponse> {
+        self.docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(name).build()),
+                ContainerCreateBody {
+                    image: Some(image.to_string()),
+                    entrypoint: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    labels: Some(self.labels()),
+                    host_config: Some(host),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(format!("helper container {name}")))
+    }
+
+    /// Removes a sidecar (by id or name), running or not.
+    pub async fn remove_sidecar(&self, id: &str) -> Result<()> {
+        self.docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await
+            .map_err(HarnessError::docker(format!("remove sidecar {id}")))
+    }
+
+    /// Whether a sidecar is still running (it exits if it cannot bind its queue).
+    pub async fn sidecar_running(&self, id: &str) -> Result<bool> {
+        let info = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(HarnessError::docker(format!("inspect sidecar {id}")))?;
+        Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
     /// Runs `cmd` to completion in a throwaway container of `image` that
     /// mounts `target`'s volumes; removes it afterwards.
     async fn run_once(
@@ -162,9 +252,7 @@ impl Resources {
         target: &Container,
         cmd: &[&str],
     ) -> Result<crate::container::ExecOutput> {
-        use bollard::query_parameters::{
-            LogsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
-        };
+        use bollard::query_parameters::{LogsOptionsBuilder, WaitContainerOptions};
         use futures_util::StreamExt;
         let name = format!(
             "vls-chaos-{}-helper-{}",
@@ -172,33 +260,14 @@ impl Resources {
             rand::rng().next_u32()
         );
         let what = format!("helper container {name}");
-        let created = self
-            .docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                ContainerCreateBody {
-                    image: Some(image.to_string()),
-                    // As the entrypoint: component images have their own.
-                    entrypoint: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    labels: Some(self.labels()),
-                    host_config: Some(HostConfig {
-                        volumes_from: Some(vec![target.id().to_string()]),
-                        network_mode: Some("none".to_string()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(HarnessError::docker(&what))?;
+        let host = HostConfig {
+            volumes_from: Some(vec![target.id().to_string()]),
+            network_mode: Some("none".to_string()),
+            ..Default::default()
+        };
+        let created = self.create_helper(&name, image, cmd, host).await?;
         let result = async {
-            self.docker
-                .start_container(
-                    &created.id,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-                .map_err(HarnessError::docker(&what))?;
+            self.start_helper(&created.id, &what).await?;
             let mut exit_code = 0;
             let mut waits = self
                 .docker
@@ -237,6 +306,52 @@ impl Resources {
         result
     }
 
+    /// Wraps the image's entrypoint in `vls-chaos-agent fusebuf`, which
+    /// mounts the datadir volume (moved to [`DURABLE_DATADIR`]) at
+    /// [`DATADIR`] through a FUSE layer that holds writes until fsync.
+    async fn on_power_cut_layer(&self, spec: ContainerSpec) -> Result<ContainerSpec> {
+        let entrypoint = match &spec.entrypoint {
+            Some(e) => e.clone(),
+            None => self
+                .docker
+                .inspect_image(&spec.image)
+                .await
+                .map_err(HarnessError::docker(format!(
+                    "inspect image {}",
+                    spec.image
+                )))?
+                .config
+                .and_then(|c| c.entrypoint)
+                .unwrap_or_default(),
+        };
+        if entrypoint.is_empty() {
+            return Err(HarnessError::component(
+                &spec.name,
+                format!("power_cut: image {} has no entrypoint to wrap", spec.image),
+            ));
+        }
+        let mut wrapped: Vec<String> = [
+            AGENT_BIN,
+            "fusebuf",
+            "--lower",
+            DURABLE_DATADIR,
+            "--mount",
+            DATADIR,
+            "--pid-file",
+            CHILD_PID_FILE,
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        wrapped.extend(entrypoint);
+        Ok(spec
+            .remount_volume(DATADIR, DURABLE_DATADIR)
+            .with_entrypoint(wrapped)
+            .with_device("/dev/fuse")
+            .with_cap_add("SYS_ADMIN"))
+    }
+
     /// Creates the spec's volumes and container on the run network and starts it.
     pub async fn start(&self, mut spec: ContainerSpec) -> Result<Container> {
         if let Some(o) = self.overrides.get(&spec.name) {
@@ -248,6 +363,9 @@ impl Resources {
             }
             if let Some(mb) = o.disk_mb {
                 spec = spec.with_tmpfs_at(DATADIR, mb);
+            }
+            if o.power_cut {
+                spec = self.on_power_cut_layer(spec).await?;
             }
         }
         if let Ok(mut h) = self.helper_image.lock() {
@@ -297,6 +415,7 @@ impl Resources {
             image: Some(spec.image.clone()),
             hostname: Some(spec.name.clone()),
             cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+            entrypoint: spec.entrypoint.clone(),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(self.labels()),
             exposed_ports: Some(exposed),
@@ -306,6 +425,16 @@ impl Resources {
                 port_bindings: Some(bindings),
                 network_mode: Some(self.network.clone()),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                devices: (!spec.devices.is_empty()).then(|| {
+                    spec.devices
+                        .iter()
+                        .map(|d| bollard::models::DeviceMapping {
+                            path_on_host: Some(d.clone()),
+                            path_in_container: Some(d.clone()),
+                            cgroup_permissions: Some("rwm".to_string()),
+                        })
+                        .collect()
+                }),
                 init: Some(true),
                 ..Default::default()
             }),
@@ -338,7 +467,7 @@ impl Resources {
             &self.run_dir.join("logs").join(format!("{}.log", spec.name)),
             &created.id,
         )?;
-        let container = Container::new(
+        let mut container = Container::new(
             self.docker.clone(),
             created.id,
             spec.name.clone(),
@@ -346,6 +475,9 @@ impl Resources {
             spec.stop_grace,
             logs,
         );
+        if spec.volume_paths().any(|p| p == DURABLE_DATADIR) {
+            container = container.with_durable_prefix(DATADIR, DURABLE_DATADIR);
+        }
         if let Ok(mut all) = self.containers.lock() {
             all.push(container.clone());
         }
@@ -464,6 +596,12 @@ impl ClusterBuilder {
     /// Starts component `name` (`bitcoind`, `alice`, `vlsd-alice`) with libfaketime preloaded.
     pub fn with_faketime(mut self, name: impl Into<String>) -> Self {
         self.overrides.entry(name.into()).or_default().faketime = true;
+        self
+    }
+
+    /// Runs `name` on the write-buffering layer, so `power_cut` can hit it.
+    pub fn with_power_cut(mut self, name: impl Into<String>) -> Self {
+        self.overrides.entry(name.into()).or_default().power_cut = true;
         self
     }
 
@@ -684,8 +822,10 @@ impl Cluster {
     }
 
     /// The datadir path inside component `name`'s container.
-    pub fn datadir_of(&self, name: &str) -> Result<&'static str> {
-        self.container(name).map(|_| DATADIR)
+    /// Under the power-cut layer that is the durable directory, which is
+    /// what the disk holds and what Docker's archive API can reach.
+    pub fn datadir_of(&self, name: &str) -> Result<String> {
+        self.container(name).map(|c| c.durable_path(DATADIR))
     }
 
     /// Names of every component, in start order.

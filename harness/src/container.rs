@@ -37,6 +37,10 @@ pub struct ContainerSpec {
     pub(crate) stop_grace: Duration,
     /// (path, contents, mode) copied in before the first start.
     pub(crate) files: Vec<(String, Vec<u8>, u32)>,
+    /// Replaces the image's entrypoint.
+    pub(crate) entrypoint: Option<Vec<String>>,
+    /// Host device nodes passed through (e.g. `/dev/fuse`).
+    pub(crate) devices: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -53,6 +57,8 @@ impl ContainerSpec {
             cap_add: Vec::new(),
             stop_grace: Duration::from_secs(10),
             files: Vec::new(),
+            entrypoint: None,
+            devices: Vec::new(),
         }
     }
 
@@ -109,6 +115,31 @@ impl ContainerSpec {
         self
     }
 
+    pub fn with_entrypoint<I, S>(mut self, entrypoint: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.entrypoint = Some(entrypoint.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn with_device(mut self, path: impl Into<String>) -> Self {
+        self.devices.push(path.into());
+        self
+    }
+
+    /// Moves the volume mounted at `from` to `to` (the power-cut layer
+    /// mounts its view at `from`).
+    pub(crate) fn remount_volume(mut self, from: &str, to: &str) -> Self {
+        for (_, p) in self.volumes.iter_mut() {
+            if p == from {
+                *p = to.to_string();
+            }
+        }
+        self
+    }
+
     pub fn with_cap_add(mut self, cap: impl Into<String>) -> Self {
         self.cap_add.push(cap.into());
         self
@@ -152,6 +183,9 @@ pub struct Container {
     logs: LogSink,
     /// Bumped on every (re)start: host port mappings change then.
     generation: Arc<AtomicU64>,
+    /// (live prefix, durable prefix) when the datadir sits under the
+    /// power-cut layer: the archive API sees only the durable directory.
+    durable: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Container {
@@ -180,6 +214,29 @@ impl Container {
             stop_grace,
             logs,
             generation: Arc::new(AtomicU64::new(0)),
+            durable: None,
+        }
+    }
+
+    pub(crate) fn with_durable_prefix(mut self, live: &str, durable: &str) -> Self {
+        self.durable = Some((live.to_string(), durable.to_string()));
+        self
+    }
+
+    /// True when the component runs on the power-cut layer.
+    pub fn buffers_writes(&self) -> bool {
+        self.durable.is_some()
+    }
+
+    /// Where `path` (as the component sees it) is stored durably. The same
+    /// path unless the component runs on the power-cut layer, whose live
+    /// view is a FUSE mount that Docker's archive API cannot see.
+    pub fn durable_path(&self, path: &str) -> String {
+        match &self.durable {
+            Some((live, durable)) if path == live || path.starts_with(&format!("{live}/")) => {
+                format!("{durable}{}", &path[live.len()..])
+            }
+            _ => path.to_string(),
         }
     }
 
@@ -381,6 +438,7 @@ impl Container {
     /// Reads one regular file from the container's filesystem (volumes
     /// included). Works on stopped containers too.
     pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let path = &self.durable_path(path);
         let what = format!("read {path} from {}", self.docker_name);
         let opts = DownloadFromContainerOptionsBuilder::new()
             .path(path)
@@ -445,20 +503,38 @@ impl Container {
 
     /// Replaces one file in the container (stopped or running; volumes included).
     pub async fn write_file(&self, path: &str, contents: Vec<u8>) -> Result<()> {
-        self.upload(&[(path.to_string(), contents, 0o644)]).await
+        self.upload(&[(self.durable_path(path), contents, 0o644)])
+            .await
     }
 
     /// The container's address on the run network (changes across restarts).
     pub async fn ip_address(&self) -> Result<String> {
+        self.network_value("IP address", |e| e.ip_address).await
+    }
+
+    /// The run network's gateway as the container sees it: the address the
+    /// harness's own requests (through published ports) arrive from.
+    pub async fn gateway_address(&self) -> Result<String> {
+        self.network_value("network gateway", |e| e.gateway).await
+    }
+
+    async fn network_value(
+        &self,
+        what: &str,
+        pick: fn(bollard::models::EndpointSettings) -> Option<String>,
+    ) -> Result<String> {
         let info = self.inspect().await?;
         info.network_settings
             .and_then(|n| n.networks)
             .and_then(|nets| {
                 nets.into_values()
-                    .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+                    .find_map(|e| pick(e).filter(|v| !v.is_empty()))
             })
             .ok_or_else(|| {
-                HarnessError::component(&self.name, "no IP address (is the container running?)")
+                HarnessError::component(
+                    &self.name,
+                    format!("no {what} (is the container running?)"),
+                )
             })
     }
 

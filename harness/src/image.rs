@@ -126,19 +126,38 @@ impl ImageBuilder {
         if !binary.is_file() {
             self.build_vlsd_binary().await?;
         }
-        let outcome =
-            ensure_component(docker, "vlsd", VLSD_DOCKERFILE, &base, &binary, started).await?;
+        // Built with lnnode in one cargo call; both component images carry it.
+        let (lnnode_bin, agent) = self.workspace_binaries().await?;
+        let outcome = ensure_component(
+            docker,
+            "vlsd",
+            VLSD_DOCKERFILE,
+            &base,
+            &binary,
+            &agent,
+            started,
+        )
+        .await?;
         let vlsd = outcome.tag.clone();
         outcomes.push(outcome);
 
         let started = std::time::Instant::now();
-        let binary = self.lnnode_binary().await?;
-        let outcome =
-            ensure_component(docker, "lnnode", LNNODE_DOCKERFILE, &base, &binary, started).await?;
+        let outcome = ensure_component(
+            docker,
+            "lnnode",
+            LNNODE_DOCKERFILE,
+            &base,
+            &lnnode_bin,
+            &agent,
+            started,
+        )
+        .await?;
         let lnnode = outcome.tag.clone();
         outcomes.push(outcome);
 
-        Ok((Images { base, vlsd, lnnode }, outcomes))
+        let images = Images { base, vlsd, lnnode };
+        tag_current(docker, &images).await?;
+        Ok((images, outcomes))
     }
 
     async fn build_base(&self, docker: &Docker, tag: &str) -> Result<()> {
@@ -218,13 +237,30 @@ impl ImageBuilder {
         .await
     }
 
-    /// The lnnode binary: `$VLS_CHAOS_LNNODE_BIN` if set, else built from
-    /// this workspace (`cargo build --release -p lnnode`, incremental, so a
-    /// no-op when nothing changed), so the image always matches the source.
-    async fn lnnode_binary(&self) -> Result<PathBuf> {
-        if let Some(p) = std::env::var_os("VLS_CHAOS_LNNODE_BIN") {
-            return Ok(PathBuf::from(p));
+    /// The lnnode and agent binaries: `$VLS_CHAOS_LNNODE_BIN` and
+    /// `$VLS_CHAOS_AGENT_BIN` if set, else built from this workspace
+    /// (`cargo build --release`, incremental, so a no-op when nothing
+    /// changed), so the images always match the source.
+    async fn workspace_binaries(&self) -> Result<(PathBuf, PathBuf)> {
+        let lnnode = std::env::var_os("VLS_CHAOS_LNNODE_BIN").map(PathBuf::from);
+        let agent = std::env::var_os("VLS_CHAOS_AGENT_BIN").map(PathBuf::from);
+        let mut packages = Vec::new();
+        if lnnode.is_none() {
+            packages.extend(["-p", "lnnode"]);
         }
+        if agent.is_none() {
+            packages.extend(["-p", "vls-chaos-agent"]);
+        }
+        if !packages.is_empty() {
+            self.cargo_build_release(&packages).await?;
+        }
+        Ok((
+            lnnode.unwrap_or_else(|| release_binary("lnnode")),
+            agent.unwrap_or_else(|| release_binary(AGENT)),
+        ))
+    }
+
+    async fn cargo_build_release(&self, packages: &[&str]) -> Result<()> {
         let root = paths::workspace_root();
         let mut cmd = tokio::process::Command::new("cargo");
         // Same environment whoever calls us (`cargo test`, `cargo run`, a
@@ -252,10 +288,15 @@ impl ImageBuilder {
             }
         }
         cmd.current_dir(&root)
-            .args(["build", "--release", "--locked", "-p", "lnnode"])
+            .args(["build", "--release", "--locked"])
+            .args(packages)
             .env("CARGO_TARGET_DIR", paths::target_dir());
-        run_with_progress(cmd, "lnnode (cargo build --release)").await?;
-        Ok(lnnode_release_binary())
+        let names: Vec<&str> = packages.iter().copied().filter(|p| *p != "-p").collect();
+        run_with_progress(
+            cmd,
+            &format!("{} (cargo build --release)", names.join(", ")),
+        )
+        .await
     }
 
     /// Every image labelled `vls-chaos=1`, with whether it is one of the current tags.
@@ -316,31 +357,41 @@ impl ImageBuilder {
     fn current_tags(&self) -> Vec<String> {
         let base = self.base_tag();
         let mut tags = vec![base.clone()];
+        let Ok(agent) = file_hash(&release_binary(AGENT)) else {
+            return tags;
+        };
         if let Ok(h) = file_hash(&self.vlsd_binary()) {
-            tags.push(component_tag("vlsd", VLSD_DOCKERFILE, &base, &h));
+            tags.push(component_tag("vlsd", VLSD_DOCKERFILE, &base, &[&h, &agent]));
         }
-        if let Ok(h) = file_hash(&lnnode_release_binary()) {
-            tags.push(component_tag("lnnode", LNNODE_DOCKERFILE, &base, &h));
+        if let Ok(h) = file_hash(&release_binary("lnnode")) {
+            tags.push(component_tag(
+                "lnnode",
+                LNNODE_DOCKERFILE,
+                &base,
+                &[&h, &agent],
+            ));
         }
         tags
     }
 }
 
-/// A component image (`FROM` the base, plus one host binary named `name`),
-/// built only when its content-hash tag is missing.
+/// A component image (`FROM` the base, plus its host binary named `name`
+/// and the agent), built only when its content-hash tag is missing.
 async fn ensure_component(
     docker: &Docker,
     name: &'static str,
     dockerfile: &str,
     base: &str,
     binary: &Path,
+    agent: &Path,
     started: std::time::Instant,
 ) -> Result<ImageOutcome> {
-    let tag = component_tag(name, dockerfile, base, &file_hash(binary)?);
+    let hashes = [file_hash(binary)?, file_hash(agent)?];
+    let tag = component_tag(name, dockerfile, base, &[&hashes[0], &hashes[1]]);
     let built = if image_exists(docker, &tag).await? {
         false
     } else {
-        let context = dockerfile_context(dockerfile, &[(name, binary)])?;
+        let context = dockerfile_context(dockerfile, &[(name, binary), (AGENT, agent)])?;
         build_from_context(docker, &tag, base, context, &format!("{name} image")).await?;
         true
     };
@@ -352,21 +403,38 @@ async fn ensure_component(
     })
 }
 
-/// `vls-chaos/<name>:<hash of recipe, base tag and binary hash>`.
-fn component_tag(name: &str, dockerfile: &str, base: &str, binary_hash: &str) -> String {
-    format!(
-        "vls-chaos/{name}:{}",
-        short_hash(&[
-            dockerfile.as_bytes(),
-            base.as_bytes(),
-            binary_hash.as_bytes()
-        ])
-    )
+/// Also tags each image `:current`, the names `compose.yaml` uses.
+async fn tag_current(docker: &Docker, images: &Images) -> Result<()> {
+    for tag in [&images.base, &images.vlsd, &images.lnnode] {
+        let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap_or(tag);
+        let opts = bollard::query_parameters::TagImageOptionsBuilder::new()
+            .repo(repo)
+            .tag("current")
+            .build();
+        docker
+            .tag_image(tag, Some(opts))
+            .await
+            .map_err(|e| HarnessError::Docker {
+                op: format!("tag {tag} as {repo}:current"),
+                source: e,
+            })?;
+    }
+    Ok(())
 }
 
-/// Where `cargo build --release -p lnnode` puts the binary for this workspace.
-fn lnnode_release_binary() -> PathBuf {
-    paths::target_dir().join("release").join("lnnode")
+/// `vls-chaos/<name>:<hash of recipe, base tag and binary hashes>`.
+fn component_tag(name: &str, dockerfile: &str, base: &str, binary_hashes: &[&str]) -> String {
+    let mut parts = vec![dockerfile.as_bytes(), base.as_bytes()];
+    parts.extend(binary_hashes.iter().map(|h| h.as_bytes()));
+    format!("vls-chaos/{name}:{}", short_hash(&parts))
+}
+
+/// The agent binary's name, in the workspace and in the images.
+const AGENT: &str = "vls-chaos-agent";
+
+/// Where `cargo build --release` puts a binary of this workspace.
+fn release_binary(name: &str) -> PathBuf {
+    paths::target_dir().join("release").join(name)
 }
 
 #[derive(Debug, Clone)]

@@ -43,10 +43,8 @@ pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
 /// Connects `from` to `to` and opens a channel of `sat`; returns the
 /// channel id once the funding transaction is broadcast.
 pub async fn open_pending(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<String> {
-    let (f, t) = (cluster.node(from)?, cluster.node(to)?);
-    let to_info = t.info().await?;
-    f.connect(&to_info.node_id, &t.p2p_addr()).await?;
-    f.open_channel(&to_info.node_id, sat).await?;
+    request_open(cluster, from, to, sat).await?;
+    let f = cluster.node(from)?;
     let pending = f
         .wait_event("channel pending", STEP, &|e| {
             matches!(e, NodeEvent::ChannelPending { .. })
@@ -59,6 +57,48 @@ pub async fn open_pending(cluster: &Cluster, from: &str, to: &str, sat: u64) -> 
             format!("unexpected event {other:?}"),
         )),
     }
+}
+
+/// Connects `from` to `to` and asks it to open a channel; returns while
+/// the two negotiate.
+pub async fn request_open(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<()> {
+    let (f, t) = (cluster.node(from)?, cluster.node(to)?);
+    let to_info = t.info().await?;
+    f.connect(&to_info.node_id, &t.p2p_addr()).await?;
+    f.open_channel(&to_info.node_id, sat).await?;
+    Ok(())
+}
+
+/// Waits until `node`'s VLS frontend has fed vlsd every block up to
+/// bitcoind's tip. vlsd checks funding depth against its own view of the
+/// chain, so a node whose signer still lags cannot use a channel its
+/// LDK already calls usable; a fault that starts then (packet loss on the
+/// node) would hold the signer back for as long as it lasts.
+pub async fn wait_signer_chain_synced(cluster: &Cluster, node: &str) -> Result<()> {
+    let tip = cluster.bitcoind()?.height().await?;
+    let container = cluster.container(node)?;
+    wait::until(
+        &format!("{node}: vlsd's chain view at height {tip}"),
+        STEP,
+        || async {
+            match frontend_height(&container.log_text().await) {
+                Some(h) if h >= tip => Ok(()),
+                Some(h) => Err(format!("at height {h}")),
+                None => Err("no block fed to vlsd yet".to_string()),
+            }
+        },
+    )
+    .await
+}
+
+/// The highest block the node's VLS frontend reports vlsd synced to
+/// (`... chain_follower: tracker 02ab.. synced at height 108`).
+fn frontend_height(log: &str) -> Option<u64> {
+    log.lines()
+        .filter(|l| l.contains("chain_follower"))
+        .filter_map(|l| l.split("synced at height ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .max()
 }
 
 /// Waits until both ends list channel `id` as usable (funding confirmed).
@@ -284,5 +324,19 @@ pub async fn mine_until_settled(
         b.mine(1).await?;
         mined += 1;
         wait_synced(cluster, nodes).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frontend_height;
+
+    #[test]
+    fn frontend_height_is_the_highest_synced_line() {
+        let log = "2026-11-22T01:40:01Z INFO vls_frontend::chain_follower: tracker 02ab synced at height 83\n\
+                   2026-11-22T01:40:02Z INFO bitcoind_client::dummy: new block 84-00ff\n\
+                   2026-11-22T01:40:02Z INFO vls_frontend::chain_follower: tracker 02ab synced at height 108\n";
+        assert_eq!(frontend_height(log), Some(108));
+        assert_eq!(frontend_height("INFO lnnode: vlsd connected\n"), None);
     }
 }

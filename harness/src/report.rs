@@ -35,7 +35,10 @@ pub struct Entry {
 pub enum EntryKind {
     Setup,
     Step,
+    /// What a step that is not a fault produced (a channel id, payments sent).
+    StepDone,
     StepFailed,
+    /// A fault applied or healed by a step.
     Fault,
     Armed,
     Fired,

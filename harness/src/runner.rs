@@ -20,7 +20,7 @@ use crate::cluster::{Cluster, ClusterBuilder};
 use crate::error::{HarnessError, Result};
 use crate::fault::{Fault, Injector};
 use crate::lightning;
-use crate::node::{ChannelState, Node, NodeEvent, PaymentStatus};
+use crate::node::{ChannelState, Node, NodeEvent, PaymentStatus, SignerChoice};
 use crate::progress;
 use crate::report::{
     CheckResult, CheckpointResult, Entry, EntryKind, RunReport, StepResult, Verdict,
@@ -121,6 +121,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
     }
     for c in scenario.skewed_components() {
         builder = builder.with_faketime(c);
+    }
+    for c in scenario.power_cut_components() {
+        builder = builder.with_power_cut(c);
     }
     for d in &topo.disks {
         builder = builder.with_disk_mb(&d.component, d.size_mb);
@@ -268,7 +271,11 @@ async fn drive(scenario: &Scenario, world: &World<'_>, report: &mut RunReport) -
             Ok(detail) => {
                 bar.finish("ok");
                 if let Some(d) = detail {
-                    world.log(EntryKind::Fault, &step.label, Some(d));
+                    let kind = match step.action {
+                        Action::Fault(_) | Action::Heal(_) => EntryKind::Fault,
+                        _ => EntryKind::StepDone,
+                    };
+                    world.log(kind, &step.label, Some(d));
                 }
             }
             Err(e) => {
@@ -384,6 +391,13 @@ fn on_fired(
 /// channels. Returns the height from which penalties are looked for.
 async fn setup(scenario: &Scenario, world: &World<'_>) -> Result<u64> {
     let topo = &scenario.topology;
+    if topo.sync_seed {
+        for (_, signer) in world.cluster.signers() {
+            if signer.container().buffers_writes() {
+                signer.sync_seed().await?;
+            }
+        }
+    }
     let Ok(b) = world.cluster.bitcoind() else {
         return Ok(0);
     };
@@ -438,6 +452,11 @@ async fn setup(scenario: &Scenario, world: &World<'_>) -> Result<u64> {
             }
         }
     }
+    for (name, signer) in &topo.nodes {
+        if *signer == SignerChoice::Vlsd {
+            lightning::wait_signer_chain_synced(world.cluster, name).await?;
+        }
+    }
     Ok(start)
 }
 
@@ -448,7 +467,13 @@ async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
     match &step.action {
         Action::Mine(n) => {
             cluster.bitcoind()?.mine(*n).await?;
-            let nodes: Vec<_> = cluster.nodes().collect();
+            // A node partitioned from bitcoind cannot catch up until healed;
+            // waiting for it would only burn the step's timeout.
+            let cut_off = world.injector.lock().await.partitioned_from("bitcoind");
+            let nodes: Vec<_> = cluster
+                .nodes()
+                .filter(|n| !cut_off.iter().any(|c| c == n.name()))
+                .collect();
             lightning::wait_synced_best_effort(cluster, &nodes).await;
             Ok(None)
         }
@@ -552,6 +577,10 @@ async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
 
 async fn open_channel(world: &World<'_>, o: &OpenChannelSpec) -> Result<String> {
     let cluster = world.cluster;
+    if !o.pending {
+        lightning::request_open(cluster, &o.from, &o.to, o.capacity_sat).await?;
+        return Ok(format!("{} asked {} to open a channel", o.from, o.to));
+    }
     let id = lightning::open_pending(cluster, &o.from, &o.to, o.capacity_sat).await?;
     if o.confirm {
         cluster.bitcoind()?.mine(6).await?;
@@ -591,6 +620,23 @@ async fn pay(world: &World<'_>, p: &PaySpec) -> Result<Option<String>> {
             );
         }
         return Ok(Some(format!("held {hash}")));
+    }
+    if p.outcome == PayOutcome::Refused {
+        let mut reasons = Vec::new();
+        for i in 0..p.count {
+            let invoice = to.invoice(p.amount_msat, None).await?;
+            match from.pay(&invoice.invoice).await {
+                Ok(hash) => {
+                    return Err(HarnessError::Assertion(format!(
+                        "payment {} of {} was accepted for sending ({hash}), expected a refusal",
+                        i + 1,
+                        p.count
+                    )))
+                }
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        return Ok(Some(format!("refused: {}", reasons.join("; "))));
     }
     let (mut sent, mut failed) = (0u32, 0u32);
     for _ in 0..p.count {
@@ -841,17 +887,23 @@ async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
             }
         }
         Assertion::Running(r) => {
+            // Polled: a process that was told to stop takes a moment to exit.
             let c = cluster.container(&r.component)?;
-            let s = c.status().await?;
-            let running = s.running && !s.paused;
-            if running != r.running {
-                return fail(format!(
-                    "{} is {}, expected {}",
-                    r.component,
-                    s.status,
-                    if r.running { "running" } else { "down" }
-                ));
-            }
+            let want = if r.running { "running" } else { "down" };
+            wait::until(
+                &format!("{} {want}", r.component),
+                Duration::from_secs(30),
+                || async {
+                    let s = c.status().await.map_err(|e| e.to_string())?;
+                    if (s.running && !s.paused) == r.running {
+                        Ok(())
+                    } else {
+                        Err(format!("{} is {}", r.component, s.status))
+                    }
+                },
+            )
+            .await
+            .map_err(|e| HarnessError::Assertion(format!("expected {want}: {e}")))?;
         }
         Assertion::Log(l) => {
             let text = cluster.container(&l.component)?.log_text().await;
@@ -909,6 +961,15 @@ async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
                     if exists { "exists" } else { "is absent" },
                     if f.exists { "present" } else { "absent" }
                 ));
+            }
+            if let (true, Some(want)) = (exists, f.size) {
+                let size = c.read_file(&f.path).await?.len() as u64;
+                if size != want {
+                    return fail(format!(
+                        "{}:{} has {size} bytes on disk, expected {want}",
+                        f.component, f.path
+                    ));
+                }
             }
         }
     }

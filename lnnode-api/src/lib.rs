@@ -88,7 +88,8 @@ pub struct Channel {
     pub capacity_sat: u64,
     pub state: ChannelState,
     pub is_outbound: bool,
-    /// What we would get on a close before fees: spendable + reserve + HTLCs we offered.
+    /// What we would get on a close before fees: our output on the latest holder
+    /// commitment plus the fee we pay for it (whole satoshis), plus HTLCs we offered.
     pub local_balance_msat: u64,
     pub outbound_capacity_msat: u64,
     pub inbound_capacity_msat: u64,

@@ -146,7 +146,7 @@ async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
         .channel_manager
         .list_channels()
         .iter()
-        .map(local_balance_msat)
+        .map(|c| local_balance_msat(&n, c))
         .sum();
     // The sweeper keeps outputs for thousands of blocks after their sweep
     // confirms; count only those not yet buried under ANTI_REORG_DELAY blocks.
@@ -211,11 +211,38 @@ impl DescriptorValue for lightning::util::sweep::TrackedSpendableOutput {
     }
 }
 
-fn local_balance_msat(c: &lightning::ln::channel_state::ChannelDetails) -> u64 {
-    // What we would get on a close before fees: spendable + our reserve + HTLCs we offered.
-    let reserve = c.unspendable_punishment_reserve.unwrap_or(0) * 1000;
+/// What we would get on a close before fees: our output on the latest
+/// holder commitment plus the fee and anchors we pay for it (the monitor's
+/// numbers, whole satoshis), plus the HTLCs we offered. ChannelDetails alone
+/// cannot say this: below the channel reserve its outbound capacity is 0
+/// whatever the balance.
+fn local_balance_msat(n: &Node, c: &lightning::ln::channel_state::ChannelDetails) -> u64 {
+    use lightning::chain::channelmonitor::Balance as B;
     let offered: u64 = c.pending_outbound_htlcs.iter().map(|h| h.amount_msat).sum();
-    c.outbound_capacity_msat + reserve + offered
+    let on_close = n
+        .chain_monitor
+        .get_monitor(c.channel_id)
+        .ok()
+        .and_then(|m| {
+            m.get_claimable_balances()
+                .into_iter()
+                .find_map(|b| match b {
+                    B::ClaimableOnChannelClose {
+                        balance_candidates,
+                        confirmed_balance_candidate_index,
+                        ..
+                    } => balance_candidates
+                        .get(confirmed_balance_candidate_index)
+                        .or(balance_candidates.last())
+                        .map(|h| (h.amount_satoshis + h.transaction_fee_satoshis) * 1000),
+                    _ => None,
+                })
+        });
+    match on_close {
+        Some(msat) => msat + offered,
+        // No monitor yet (funding not signed): nothing is ours in the channel.
+        None => 0,
+    }
 }
 
 async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
@@ -253,7 +280,7 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
                     ChannelState::Pending
                 },
                 is_outbound: c.is_outbound,
-                local_balance_msat: local_balance_msat(c),
+                local_balance_msat: local_balance_msat(&n, c),
                 outbound_capacity_msat: c.outbound_capacity_msat,
                 inbound_capacity_msat: c.inbound_capacity_msat,
                 confirmations: c.confirmations,

@@ -56,6 +56,9 @@ pub async fn catch_up(
     Ok(())
 }
 
+/// The longest one poll of bitcoind's tip (and the blocks it brings) may take.
+const POLL_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Polls bitcoind's tip every second, forever.
 pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<Listeners>) {
     tokio::spawn(async move {
@@ -72,8 +75,18 @@ pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<List
         let poller = ChainPoller::new(source.clone(), network);
         let mut client = SpvClient::new(tip, poller, &mut cache, listener);
         loop {
-            if let Err(e) = client.poll_best_tip().await {
-                tracing::warn!(error = ?e, "polling bitcoind's tip failed; retrying");
+            // lightning-block-sync waits up to 5 minutes for a response. A
+            // request lost in a network partition would stall the node's
+            // view of the chain that long after the network is back; give up
+            // on it instead, and the next poll connects afresh. (Listeners
+            // are called synchronously, so this never cuts a block in half.)
+            match tokio::time::timeout(POLL_TIMEOUT, client.poll_best_tip()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = ?e, "polling bitcoind's tip failed; retrying"),
+                Err(_) => tracing::warn!(
+                    timeout_secs = POLL_TIMEOUT.as_secs(),
+                    "bitcoind did not answer the tip poll; reconnecting"
+                ),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

@@ -166,6 +166,7 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
             ExitCode::from(5)
         }
     };
+    node.shutdown().await;
     persist_manager(&node);
     Ok(code)
 }

@@ -149,6 +149,9 @@ pub struct Node {
     pub peers: JsonMap<String>,
     pub sweep: Arc<SweepDestination>,
     pub started_at: u64,
+    /// Tells the background processor to persist and return.
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    background: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 pub fn now_secs() -> u64 {
@@ -159,6 +162,25 @@ pub fn now_secs() -> u64 {
 }
 
 impl Node {
+    /// Orderly stop: no more peer messages (so no more monitor updates),
+    /// then the background processor persists the channel manager and
+    /// returns. Persisting while peers still talk lets a monitor get ahead
+    /// of the saved manager, and LDK force-closes such a channel at the
+    /// next start.
+    pub async fn shutdown(&self) {
+        self.peer_manager.disconnect_all_peers();
+        let _ = self.stop_tx.send(true);
+        let handle = self.background.lock().ok().and_then(|mut b| b.take());
+        if let Some(h) = handle {
+            if tokio::time::timeout(Duration::from_secs(5), h)
+                .await
+                .is_err()
+            {
+                tracing::warn!("background processor did not stop within 5 s");
+            }
+        }
+    }
+
     pub fn node_id(&self) -> PublicKey {
         self.channel_manager.get_our_node_id()
     }
@@ -226,10 +248,18 @@ impl Node {
     /// Trusted wallet balance plus what LDK can still claim on chain.
     pub async fn onchain_balance(&self) -> Result<(u64, u64, u64)> {
         let (trusted, pending) = self.bitcoind.wallet_balance().await?;
+        // An open channel's balance is reported as ClaimableOnChannelClose;
+        // it is counted in the channel balances, not as on-chain funds.
         let claimable: u64 = self
             .chain_monitor
             .get_claimable_balances(&[])
             .iter()
+            .filter(|b| {
+                !matches!(
+                    b,
+                    lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose { .. }
+                )
+            })
             .map(|b| b.claimable_amount_satoshis())
             .sum();
         Ok((trusted.to_sat(), pending.to_sat(), claimable))
@@ -458,6 +488,8 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         sweep,
         started_at: now_secs(),
         config,
+        stop_tx: tokio::sync::watch::channel(false).0,
+        background: std::sync::Mutex::new(None),
     });
 
     // Inbound peers.
@@ -494,7 +526,8 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
     let bp_node = node.clone();
     let gossip = lightning_background_processor::GossipSync::p2p(gossip_sync);
     let bp_store = store.clone();
-    tokio::spawn(async move {
+    let stop_rx = node.stop_tx.subscribe();
+    let handle = tokio::spawn(async move {
         let handler_node = bp_node.clone();
         let result = lightning_background_processor::process_events_async_with_kv_store_sync(
             bp_store,
@@ -511,10 +544,14 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
             Some(bp_node.sweeper.clone()),
             bp_node.logger.clone(),
             Some(scorer),
-            |d| {
+            move |d| {
+                let mut stop = stop_rx.clone();
                 Box::pin(async move {
-                    tokio::time::sleep(d).await;
-                    false
+                    let stopped = tokio::select! {
+                        _ = tokio::time::sleep(d) => false,
+                        r = stop.wait_for(|s| *s) => r.is_ok(),
+                    };
+                    stopped || *stop.borrow()
                 })
             },
             false,
@@ -526,6 +563,9 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
             std::process::exit(4);
         }
     });
+    if let Ok(mut b) = node.background.lock() {
+        *b = Some(handle);
+    }
 
     tracing::info!(
         node_id = %node.node_id(),

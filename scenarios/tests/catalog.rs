@@ -1,4 +1,7 @@
-//! Every scenario file in `catalog/` runs as its own test against a fresh cluster.
+//! Every scenario file in `catalog/` runs as its own test against a fresh
+//! cluster, and the stable part of its report (verdict, steps, checkpoint
+//! order, checks) is an insta snapshot, so a change in behaviour shows as
+//! a diff in review (`cargo insta review`, or INSTA_UPDATE=always to accept).
 
 use std::path::PathBuf;
 
@@ -16,6 +19,9 @@ async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()>
     println!("{}", report.table());
     println!("{}", report.markdown());
     assert_eq!(report.verdict, Verdict::Pass, "{}", report.table());
+    insta::with_settings!({ snapshot_path => "../catalog/snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_json_snapshot!(scenario.name.as_str(), report.stable());
+    });
     let left = scenarios::leftovers(&report.run_id).await?;
     assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
     Ok(())

@@ -156,6 +156,20 @@ impl Signer {
         self.datadir.seed_path().to_string_lossy().into_owned()
     }
 
+    /// fsyncs the seed file (coreutils `sync FILE`), so a power cut cannot
+    /// take it: vlsd writes it without fsync.
+    pub async fn sync_seed(&self) -> Result<()> {
+        let path = self.seed_path();
+        let out = self.container.exec(&["sync", &path]).await?;
+        if out.exit_code != 0 {
+            return Err(HarnessError::component(
+                self.container.name(),
+                format!("sync {path} failed: {}", out.stderr.trim()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Ready = running with its seed persisted on the volume. (Serving
     /// requests needs a node; that readiness belongs to the node.)
     pub async fn wait_ready(&self) -> Result<()> {

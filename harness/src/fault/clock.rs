@@ -4,7 +4,7 @@
 //! real so timers and timeouts inside the component keep working.
 
 use crate::container::Container;
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 
 /// The offset file, `+0` at start.
 pub const FAKETIME_FILE: &str = "/run/vls-chaos/faketime";
@@ -25,8 +25,10 @@ pub fn faketime_env() -> Vec<(String, String)> {
             "FAKETIME_TIMESTAMP_FILE".to_string(),
             FAKETIME_FILE.to_string(),
         ),
-        // Re-read the file every second, not once per process.
-        ("FAKETIME_CACHE_DURATION".to_string(), "1".to_string()),
+        // Read the file at every wall-clock call, so a new offset is in
+        // force the moment the fault returns (the default caches it for
+        // 10 s; the components ask the time rarely enough not to notice).
+        ("FAKETIME_NO_CACHE".to_string(), "1".to_string()),
         ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
     ]
 }
@@ -37,9 +39,28 @@ pub(crate) fn offset_spec(offset_secs: i64) -> String {
 }
 
 pub(super) async fn set_offset(container: &Container, offset_secs: i64) -> Result<()> {
-    container
-        .write_file(FAKETIME_FILE, offset_spec(offset_secs).into_bytes())
-        .await
+    let spec = offset_spec(offset_secs).into_bytes();
+    if !container.status().await?.running {
+        return container.write_file(FAKETIME_FILE, spec).await;
+    }
+    // Running processes read the file at any moment: give them the old
+    // offset or the new one, never a half-written file.
+    let staged = format!("{FAKETIME_FILE}.new");
+    container.write_file(&staged, spec).await?;
+    let out = container
+        .exec(&["mv", "-f", &staged, FAKETIME_FILE])
+        .await?;
+    if out.exit_code != 0 {
+        return Err(HarnessError::component(
+            container.name(),
+            format!(
+                "setting the clock offset: mv failed ({}): {}",
+                out.exit_code,
+                out.stderr.trim()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -89,12 +89,20 @@ pub enum Fault {
         #[serde(default)]
         direction: LinkDirection,
     },
-    /// Drop every `every`-th packet the target sends and every `every`-th it
-    /// receives (iptables `statistic --mode nth`: deterministic, unlike a
-    /// random loss rate). `every = 10` is 10 % loss.
+    /// Drop every `every`-th packet the target sends to and every `every`-th
+    /// it receives from the other components (iptables `statistic --mode
+    /// nth`: deterministic, unlike a random loss rate). `every = 10` is 10 %
+    /// loss. The harness's own requests are spared.
     PacketLoss {
         target: String,
         every: u32,
+    },
+    /// Hold every packet the target sends to other components for `ms`
+    /// milliseconds: an NFQUEUE rule and the agent's delayer in the target's
+    /// namespace (this kernel has no netem). Re-applied after restarts.
+    Delay {
+        target: String,
+        ms: u32,
     },
     /// Damage a file on the target's volumes. `path` is absolute in the container.
     Corrupt {
@@ -121,6 +129,12 @@ pub enum Fault {
         target: String,
         offset_secs: i64,
     },
+    /// Power loss: every process of the target dies at once and every write
+    /// it had not fsynced is gone. The target must be in `topology.power_cut`
+    /// (its datadir then sits on the agent's write-buffering FUSE layer).
+    PowerCut {
+        target: String,
+    },
 }
 
 impl Fault {
@@ -134,14 +148,16 @@ impl Fault {
             Fault::Unpause { .. } => "unpause",
             Fault::Partition { .. } => "partition",
             Fault::PacketLoss { .. } => "packet_loss",
+            Fault::Delay { .. } => "delay",
             Fault::Corrupt { .. } => "corrupt",
             Fault::DiskFull { .. } => "disk_full",
             Fault::ClockSkew { .. } => "clock_skew",
+            Fault::PowerCut { .. } => "power_cut",
         }
     }
 
     /// Every kind, for documentation and coverage checks.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 13] = [
         "kill",
         "stop",
         "start",
@@ -150,9 +166,11 @@ impl Fault {
         "unpause",
         "partition",
         "packet_loss",
+        "delay",
         "corrupt",
         "disk_full",
         "clock_skew",
+        "power_cut",
     ];
 
     pub fn target(&self) -> &str {
@@ -165,9 +183,11 @@ impl Fault {
             | Fault::Unpause { target }
             | Fault::Partition { target, .. }
             | Fault::PacketLoss { target, .. }
+            | Fault::Delay { target, .. }
             | Fault::Corrupt { target, .. }
             | Fault::DiskFull { target }
-            | Fault::ClockSkew { target, .. } => target,
+            | Fault::ClockSkew { target, .. }
+            | Fault::PowerCut { target } => target,
         }
     }
 
@@ -186,7 +206,10 @@ impl Fault {
 
     /// True when the target's processes are gone afterwards.
     pub fn takes_down(&self) -> bool {
-        matches!(self, Fault::Kill { .. } | Fault::Stop { .. })
+        matches!(
+            self,
+            Fault::Kill { .. } | Fault::Stop { .. } | Fault::PowerCut { .. }
+        )
     }
 
     /// Checks what the type system cannot: counts and ranges that make sense.
@@ -194,6 +217,9 @@ impl Fault {
         match self {
             Fault::PacketLoss { every, .. } if *every < 2 => Err(format!(
                 "packet_loss: every = {every} would drop everything; expected 2 or more (use `partition` to drop all)"
+            )),
+            Fault::Delay { ms, .. } if *ms == 0 || *ms > 60_000 => Err(format!(
+                "delay: ms = {ms}; expected 1 to 60000"
             )),
             Fault::Partition { target, peer, .. } if target == peer => {
                 Err(format!("partition: target and peer are both `{target}`"))
@@ -257,6 +283,7 @@ impl fmt::Display for Fault {
                 target,
                 offset_secs,
             } => write!(f, "clock_skew {target} {offset_secs:+}s"),
+            Fault::Delay { target, ms } => write!(f, "delay {target} {ms} ms"),
             other => write!(f, "{} {}", other.kind(), other.target()),
         }
     }
@@ -270,6 +297,11 @@ enum Undo {
     Unpause,
     /// iptables rules to delete (argument lists after `-D`), in `target`.
     Rules(Vec<Vec<String>>),
+    /// Rules plus the delayer sidecar to remove.
+    Delay {
+        rules: Vec<Vec<String>>,
+        sidecar: String,
+    },
     RemoveFill,
     ResetClock,
 }
@@ -301,6 +333,19 @@ impl Injector {
         self.active.iter().map(|a| &a.fault).collect()
     }
 
+    /// The components an active partition (either direction) separates from
+    /// `component`.
+    pub fn partitioned_from(&self, component: &str) -> Vec<String> {
+        self.active
+            .iter()
+            .filter_map(|a| match &a.fault {
+                Fault::Partition { target, peer, .. } if peer == component => Some(target.clone()),
+                Fault::Partition { target, peer, .. } if target == component => Some(peer.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Applies `fault`; returns a one-line account of what was done (offsets
     /// flipped, rules added) for the timeline.
     pub async fn apply(&mut self, cluster: &Cluster, fault: &Fault) -> Result<String> {
@@ -308,9 +353,30 @@ impl Injector {
         let container = cluster.container(target)?;
         tracing::info!(component = %target, fault = %fault, "applying fault");
         let (undo, detail) = match fault {
+            Fault::Kill { .. } if container.buffers_writes() => {
+                // A process crash, not a power cut: kill the program under the
+                // agent, which then writes back what the kernel would have kept.
+                crash_under_agent(container).await?;
+                (Some(Undo::Start), "SIGKILL to the program".to_string())
+            }
             Fault::Kill { .. } => {
                 container.kill().await?;
                 (Some(Undo::Start), "SIGKILL".to_string())
+            }
+            Fault::PowerCut { .. } => {
+                if !container.buffers_writes() {
+                    return Err(HarnessError::component(
+                        target,
+                        "power_cut: the component is not on the power-cut layer (list it in topology.power_cut)",
+                    ));
+                }
+                // SIGKILL to the whole container: the agent dies with the
+                // writes it held, as RAM does when the power goes.
+                container.kill().await?;
+                (
+                    Some(Undo::Start),
+                    "power cut: unsynced writes lost".to_string(),
+                )
             }
             Fault::Stop { .. } => {
                 container.stop().await?;
@@ -350,6 +416,13 @@ impl Injector {
                     format!("dropping every {every}th packet each way"),
                 )
             }
+            Fault::Delay { ms, .. } => {
+                let (rules, sidecar) = net::delay(cluster, container, *ms).await?;
+                (
+                    Some(Undo::Delay { rules, sidecar }),
+                    format!("outgoing packets held {ms} ms"),
+                )
+            }
             Fault::Corrupt {
                 path,
                 mode,
@@ -372,7 +445,7 @@ impl Injector {
                 (None, detail)
             }
             Fault::DiskFull { .. } => {
-                let detail = disk::fill(container, cluster.datadir_of(target)?).await?;
+                let detail = disk::fill(container, &cluster.datadir_of(target)?).await?;
                 (Some(Undo::RemoveFill), detail)
             }
             Fault::ClockSkew { offset_secs, .. } => {
@@ -413,7 +486,11 @@ impl Injector {
                 }
                 Undo::Unpause => container.unpause().await?,
                 Undo::Rules(rules) => net::delete_rules(container, rules).await?,
-                Undo::RemoveFill => disk::unfill(container, cluster.datadir_of(&t)?).await?,
+                Undo::Delay { rules, sidecar } => {
+                    net::delete_rules(container, rules).await?;
+                    cluster.resources().remove_sidecar(sidecar).await?;
+                }
+                Undo::RemoveFill => disk::unfill(container, &cluster.datadir_of(&t)?).await?,
                 Undo::ResetClock => clock::set_offset(container, 0).await?,
             }
             tracing::info!(component = %t, fault = %a.fault, "healed");
@@ -435,11 +512,19 @@ impl Injector {
         cluster.wait_ready(name).await?;
         for a in self.active.iter_mut() {
             let involved = a.fault.target() == name || a.fault.peer() == Some(name);
-            let Undo::Rules(old) = &a.undo else { continue };
             if !involved {
                 continue;
             }
             let container = cluster.container(a.fault.target())?;
+            if let (Undo::Delay { rules, .. }, Fault::Delay { ms, .. }) = (&a.undo, &a.fault) {
+                let _ = net::delete_rules(container, rules).await;
+                // start_sidecar replaces the old one, stranded in the dead namespace.
+                let (rules, sidecar) = net::delay(cluster, container, *ms).await?;
+                tracing::info!(component = %name, fault = %a.fault, "delay re-applied after restart");
+                a.undo = Undo::Delay { rules, sidecar };
+                continue;
+            }
+            let Undo::Rules(old) = &a.undo else { continue };
             // Rules in a fresh namespace are gone already; delete what is left.
             let _ = net::delete_rules(container, old).await;
             let rules = match &a.fault {
@@ -456,6 +541,36 @@ impl Injector {
         }
         Ok(())
     }
+}
+
+/// SIGKILL to the program the agent runs (its pid file), then wait until
+/// the agent has written back and the container has exited.
+async fn crash_under_agent(container: &crate::container::Container) -> Result<()> {
+    let out = container
+        .exec(&[
+            "sh",
+            "-c",
+            &format!("kill -KILL \"$(cat {})\"", crate::cluster::CHILD_PID_FILE),
+        ])
+        .await?;
+    if out.exit_code != 0 {
+        return Err(HarnessError::component(
+            container.name(),
+            format!("kill: SIGKILL to the program failed: {}", out.stderr.trim()),
+        ));
+    }
+    crate::wait::until(
+        &format!("{} to exit after its program was killed", container.name()),
+        std::time::Duration::from_secs(30),
+        || async {
+            match container.status().await {
+                Ok(s) if !s.running => Ok(()),
+                Ok(_) => Err("still running".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -535,6 +650,10 @@ mod tests {
                 target: "t".into(),
                 every: 3,
             },
+            Fault::Delay {
+                target: "t".into(),
+                ms: 50,
+            },
             Fault::Corrupt {
                 target: "t".into(),
                 path: "/x".into(),
@@ -548,6 +667,7 @@ mod tests {
                 target: "t".into(),
                 offset_secs: 1,
             },
+            Fault::PowerCut { target: "t".into() },
         ];
         let kinds: Vec<&str> = samples.iter().map(Fault::kind).collect();
         assert_eq!(kinds, Fault::KINDS);

@@ -30,14 +30,30 @@ pub(super) async fn partition(
     Ok(rules)
 }
 
-/// Drops every `every`-th packet in each direction.
+/// Drops every `every`-th packet in each direction between the target and
+/// the other components. Loopback and the gateway (the harness's own
+/// requests through published ports) are left alone: the fault is on the
+/// links a scenario is about, not on the test's control channel.
 pub(super) async fn packet_loss(container: &Container, every: u32) -> Result<Vec<Vec<String>>> {
+    let gateway = container.gateway_address().await?;
+    let rules = packet_loss_rules(&gateway, every);
+    add_rules(container, &rules).await?;
+    Ok(rules)
+}
+
+fn packet_loss_rules(gateway: &str, every: u32) -> Vec<Vec<String>> {
     let every = every.to_string();
-    let rules: Vec<Vec<String>> = ["INPUT", "OUTPUT"]
+    [("INPUT", "-i", "-s"), ("OUTPUT", "-o", "-d")]
         .iter()
-        .map(|chain| {
+        .map(|(chain, iface, addr)| {
             rule(&[
                 chain,
+                "!",
+                iface,
+                "lo",
+                "!",
+                addr,
+                gateway,
                 "-m",
                 "statistic",
                 "--mode",
@@ -50,9 +66,97 @@ pub(super) async fn packet_loss(container: &Container, every: u32) -> Result<Vec
                 "DROP",
             ])
         })
-        .collect();
+        .collect()
+}
+
+/// The NFQUEUE number the delayer binds; one delay per component at a time.
+const DELAY_QUEUE: &str = "7";
+
+/// Sends every packet the target emits (but loopback) through the agent's
+/// NFQUEUE delayer, a sidecar in the target's namespace. Returns the rules
+/// and the sidecar's id.
+pub(super) async fn delay(
+    cluster: &Cluster,
+    container: &Container,
+    ms: u32,
+) -> Result<(Vec<Vec<String>>, String)> {
+    let ms = ms.to_string();
+    let sidecar = cluster
+        .resources()
+        .start_sidecar(
+            &cluster.images().vlsd,
+            container,
+            "delay",
+            &[
+                crate::cluster::AGENT_BIN,
+                "delay",
+                "--queue",
+                DELAY_QUEUE,
+                "--ms",
+                &ms,
+            ],
+        )
+        .await?;
+    // The queue is bound once the kernel lists it in the namespace; until
+    // then `--queue-bypass` would let packets through undelayed.
+    let resources = cluster.resources();
+    crate::wait::until(
+        &format!(
+            "the delay agent of {} to bind NFQUEUE {DELAY_QUEUE}",
+            container.name()
+        ),
+        std::time::Duration::from_secs(20),
+        || async {
+            if !resources
+                .sidecar_running(&sidecar)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err("the delay sidecar exited (see `docker logs`)".to_string());
+            }
+            let out = container
+                .exec(&["cat", "/proc/net/netfilter/nfnetlink_queue"])
+                .await
+                .map_err(|e| e.to_string())?;
+            if queue_bound(&out.stdout, DELAY_QUEUE) {
+                Ok(())
+            } else {
+                Err(format!("queues bound: {:?}", out.stdout.trim()))
+            }
+        },
+    )
+    .await?;
+    let gateway = container.gateway_address().await?;
+    let rules = vec![[
+        "OUTPUT",
+        "!",
+        "-o",
+        "lo",
+        "!",
+        "-d",
+        gateway.as_str(),
+        "-m",
+        "comment",
+        "--comment",
+        COMMENT,
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        DELAY_QUEUE,
+        "--queue-bypass",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
     add_rules(container, &rules).await?;
-    Ok(rules)
+    Ok((rules, sidecar))
+}
+
+/// Whether `/proc/net/netfilter/nfnetlink_queue` lists queue `num`.
+fn queue_bound(proc_text: &str, num: &str) -> bool {
+    proc_text
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(num))
 }
 
 fn rule(parts: &[&str]) -> Vec<String> {
@@ -101,6 +205,29 @@ async fn iptables(container: &Container, op: &str, rule: &[String]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bound_queues_are_read_from_proc() {
+        let text = "    7  12345     0 2 65531     0     0        0  1\n";
+        assert!(queue_bound(text, "7"));
+        assert!(!queue_bound(text, "0"));
+        assert!(!queue_bound("", "7"));
+    }
+
+    #[test]
+    fn packet_loss_spares_loopback_and_the_gateway() {
+        let rules = packet_loss_rules("172.18.0.1", 5);
+        assert_eq!(
+            rules[0].join(" "),
+            "INPUT ! -i lo ! -s 172.18.0.1 -m statistic --mode nth --every 5 --packet 0 \
+             -m comment --comment vls-chaos -j DROP"
+        );
+        assert_eq!(
+            rules[1].join(" "),
+            "OUTPUT ! -o lo ! -d 172.18.0.1 -m statistic --mode nth --every 5 --packet 0 \
+             -m comment --comment vls-chaos -j DROP"
+        );
+    }
 
     #[test]
     fn comment_sits_before_the_jump() {

@@ -39,6 +39,8 @@ pub struct Topology {
     pub channels: Vec<ChannelSpec>,
     pub disks: Vec<DiskSpec>,
     pub fund_sat: u64,
+    /// fsync each power-cut vlsd's seed file after start (see `TopologySpec`).
+    pub sync_seed: bool,
 }
 
 impl Topology {
@@ -192,7 +194,11 @@ impl Action {
                 o.from,
                 o.to,
                 o.capacity_sat,
-                if o.confirm { "" } else { ", unconfirmed" }
+                match (o.pending, o.confirm) {
+                    (false, _) => ", negotiating",
+                    (true, false) => ", unconfirmed",
+                    (true, true) => "",
+                }
             ),
             Action::Pay(p) => {
                 let what = match &p.hold {
@@ -239,12 +245,15 @@ fn describe_assertion(a: &Assertion) -> String {
         ),
         Assertion::Log(l) => format!("{} log contains {:?}", l.component, l.contains),
         Assertion::Clock(c) => format!("{} clock {:+}s", c.component, c.offset_secs),
-        Assertion::File(f) => format!(
-            "{}:{} {}",
-            f.component,
-            f.path,
-            if f.exists { "exists" } else { "absent" }
-        ),
+        Assertion::File(f) => match f.size {
+            Some(n) if f.exists => format!("{}:{} has {n} bytes", f.component, f.path),
+            _ => format!(
+                "{}:{} {}",
+                f.component,
+                f.path,
+                if f.exists { "exists" } else { "absent" }
+            ),
+        },
     }
 }
 
@@ -265,10 +274,20 @@ impl Scenario {
 
     /// Components whose wall clock a step skews (started with libfaketime).
     pub fn skewed_components(&self) -> Vec<String> {
+        self.targets_of(|f| matches!(f, Fault::ClockSkew { .. }))
+    }
+
+    /// Components a step cuts the power of (started on the agent's
+    /// write-buffering layer).
+    pub fn power_cut_components(&self) -> Vec<String> {
+        self.targets_of(|f| matches!(f, Fault::PowerCut { .. }))
+    }
+
+    fn targets_of(&self, kind: impl Fn(&Fault) -> bool) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for s in &self.steps {
-            if let Action::Fault(f @ Fault::ClockSkew { .. }) = &s.action {
-                if !out.iter().any(|c| c == f.target()) {
+            if let Action::Fault(f) = &s.action {
+                if kind(f) && !out.iter().any(|c| c == f.target()) {
                     out.push(f.target().to_string());
                 }
             }
@@ -363,11 +382,19 @@ impl Scenario {
             if let Some(o) = s.open_channel {
                 node(&o.from, "open_channel.from")?;
                 node(&o.to, "open_channel.to")?;
+                if !o.pending && o.confirm {
+                    return Err(at(
+                        "open_channel.confirm: expected `confirm = false` with `pending = false` (nothing is broadcast to confirm)"
+                            .to_string(),
+                    ));
+                }
                 let name = o
                     .name
                     .clone()
                     .unwrap_or_else(|| format!("{}-{}", o.from, o.to));
-                channels.push(name.clone());
+                if o.pending {
+                    channels.push(name.clone());
+                }
                 actions.push(Action::OpenChannel(OpenChannelSpec {
                     name: Some(name),
                     ..o
@@ -463,6 +490,12 @@ impl Scenario {
                     component(p, "fault.peer")?;
                 }
                 f.validate().map_err(|m| at(format!("fault: {m}")))?;
+                if matches!(f, Fault::PowerCut { .. }) && f.target() == "bitcoind" {
+                    return Err(at(
+                        "fault: power_cut works on nodes and signers (their images carry the agent), not bitcoind"
+                            .to_string(),
+                    ));
+                }
                 let has_disk = topology.disks.iter().any(|d| d.component == f.target());
                 if matches!(f, Fault::DiskFull { .. }) && !has_disk {
                     return Err(at(format!(
@@ -658,6 +691,11 @@ fn assertion(
     }
     if let Some(f) = a.file {
         component(&f.component, "assert.file.component")?;
+        if f.size.is_some() && !f.exists {
+            return Err(Bad::Message(
+                "assert.file: `size` needs `exists = true`".to_string(),
+            ));
+        }
         found.push(Assertion::File(f));
     }
     match found.len() {
@@ -704,6 +742,7 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
         channels: t.channels.clone(),
         disks: t.disks.clone(),
         fund_sat: t.fund_sat,
+        sync_seed: t.sync_seed,
     };
     let components = topo.components();
     let mut channel_names: Vec<String> = Vec::new();

@@ -56,6 +56,12 @@ pub struct TopologySpec {
     /// Sent to each node's wallet before channels open.
     #[serde(default = "default_fund")]
     pub fund_sat: u64,
+    /// For a vlsd on the power-cut layer: fsync its seed file once it is
+    /// written, as an operator who provisions and backs up the seed has it
+    /// on disk. vlsd 1.0.0-rc.1 itself does not fsync the seed; `false`
+    /// keeps that behaviour (and a power cut then leaves an empty seed).
+    #[serde(default = "yes")]
+    pub sync_seed: bool,
 }
 
 fn default_fund() -> u64 {
@@ -141,6 +147,12 @@ pub struct OpenChannelSpec {
     /// transaction is broadcast (channel pending).
     #[serde(default = "yes")]
     pub confirm: bool,
+    /// Wait for the funding broadcast (channel pending); `false` returns as
+    /// soon as the opener took the request, with the negotiation under way
+    /// (then `confirm` must be `false` and later steps cannot name the
+    /// channel).
+    #[serde(default = "yes")]
+    pub pending: bool,
 }
 
 /// What a payment must end as.
@@ -152,6 +164,9 @@ pub enum PayOutcome {
     Failed,
     /// Either, but it must end.
     Any,
+    /// The payer's node must refuse to send it (its API rejects the payment,
+    /// e.g. because its signer's policy refused the invoice).
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -361,6 +376,9 @@ pub struct FileAssert {
     pub component: String,
     pub path: String,
     pub exists: bool,
+    /// With `exists = true`: the file has exactly this many bytes on disk.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// Checks on the whole run besides the steps' own asserts.

@@ -93,6 +93,18 @@ fn semantic_errors_name_the_step_and_field() {
             "no fault with checkpoint `c` armed",
         ),
         (
+            "[[steps]]\nfault = { kind = \"power_cut\", target = \"bitcoind\" }\n",
+            "power_cut works on nodes and signers",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"delay\", target = \"alice\", ms = 0 }\n",
+            "delay: ms = 0; expected 1 to 60000",
+        ),
+        (
+            "[[steps]]\nassert = { file = { component = \"alice\", path = \"/x\", exists = false, size = 0 } }\n",
+            "`size` needs `exists = true`",
+        ),
+        (
             "[[steps]]\nrecover = { signer = \"alice\", from = \"s\" }\n",
             "no snapshot `s`",
         ),
@@ -105,6 +117,11 @@ fn semantic_errors_name_the_step_and_field() {
             "2 checks in one assert",
         ),
         (
+            "[[steps]]\nopen_channel = { from = \"alice\", to = \"bob\", capacity_sat = 1, pending = false }\n",
+            "expected `confirm = false` with `pending = false`",
+        ),
+
+        (
             "[[steps]]\nfault = { kind = \"kill\", target = \"vlsd-alice\" }\nwhen = { signer_request = \"X\", signer = \"alice\" }\n",
             "is not a vlsd",
         ),
@@ -115,6 +132,17 @@ fn semantic_errors_name_the_step_and_field() {
         assert!(msg.contains(want), "{msg} should contain {want}");
         assert!(msg.starts_with("t.toml:6:"), "{msg}");
     }
+}
+
+#[test]
+fn a_channel_still_negotiating_cannot_be_named() {
+    let steps = "[[steps]]\nopen_channel = { from = \"bob\", to = \"alice\", capacity_sat = 1, pending = false, confirm = false }\n[[steps]]\nclose = { channel = \"bob-alice\" }\n";
+    let e = parse(&format!("{HEAD}{steps}")).expect_err("unnamed channel");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml:8:1: steps[1]: close.channel: no channel `bob-alice`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -190,5 +218,19 @@ fn checked_in_schema_is_current() {
         on_disk == json_schema(),
         "{} is stale: run `cargo run -p harness -- schema > docs/scenario.schema.json`",
         path.display()
+    );
+}
+
+#[test]
+fn power_cut_targets_run_on_the_buffering_layer() {
+    let s = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"power_cut\", target = \"vlsd-alice\" }}\n[[steps]]\nheal = \"vlsd-alice\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(s.power_cut_components(), ["vlsd-alice"]);
+    assert!(s.skewed_components().is_empty());
+    assert!(
+        s.topology.sync_seed,
+        "seeds are fsynced unless the file says otherwise"
     );
 }
