@@ -42,6 +42,13 @@ pub enum HarnessError {
         last: String,
     },
 
+    #[error("{what}: gave up after {:.1}s: {reason}", after.as_secs_f64())]
+    GaveUp {
+        what: String,
+        after: Duration,
+        reason: String,
+    },
+
     #[error("{component}: rpc `{method}`: {reason}")]
     Rpc {
         component: String,

@@ -34,7 +34,23 @@ impl Deadline {
     }
 }
 
-/// Polls `probe` until it yields `Some`, backing off from 20 ms to 500 ms.
+/// Why a probe's condition does not hold yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotYet {
+    /// May still come true; poll again.
+    Pending(String),
+    /// Can no longer come true (the container it waits on has exited, say):
+    /// waiting out the deadline would only hide the cause.
+    Never(String),
+}
+
+impl From<String> for NotYet {
+    fn from(observation: String) -> Self {
+        NotYet::Pending(observation)
+    }
+}
+
+/// Polls `probe` until it yields `Ok`, backing off from 20 ms to 500 ms.
 /// `probe` returns `Err(observation)` while the condition does not hold; the
 /// last observation goes into the timeout error. The backoff keeps the poll
 /// cheap; readiness here has no push notification to wait on instead.
@@ -43,13 +59,34 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, String>>,
 {
+    until_or_never(what, limit, || {
+        let fut = probe();
+        async move { fut.await.map_err(NotYet::Pending) }
+    })
+    .await
+}
+
+/// [`until`] for a probe that can tell the condition will never hold; it then
+/// returns [`HarnessError::GaveUp`] at once instead of at the deadline.
+pub async fn until_or_never<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, NotYet>>,
+{
     let deadline = Deadline::after(limit);
     let mut pause = Duration::from_millis(20);
     let mut last = String::from("not checked yet");
     loop {
         match tokio::time::timeout(deadline.remaining(), probe()).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(observation)) => last = observation,
+            Ok(Err(NotYet::Pending(observation))) => last = observation,
+            Ok(Err(NotYet::Never(reason))) => {
+                return Err(HarnessError::GaveUp {
+                    what: what.to_string(),
+                    after: deadline.start.elapsed(),
+                    reason,
+                })
+            }
             Err(_) => last = format!("probe still running at the deadline ({last})"),
         }
         if deadline.expired() {
@@ -83,6 +120,26 @@ mod tests {
         .await
         .expect("reaches 3");
         assert_eq!(v, 3);
+    }
+
+    #[tokio::test]
+    async fn never_gives_up_before_the_deadline() {
+        let n = AtomicU32::new(0);
+        let err = until_or_never::<(), _, _>("exit", Duration::from_secs(60), || async {
+            if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(NotYet::Pending("starting".to_string()))
+            } else {
+                Err(NotYet::Never("container exited".to_string()))
+            }
+        })
+        .await
+        .expect_err("must give up");
+        assert!(
+            matches!(&err, HarnessError::GaveUp { reason, after, .. }
+                if reason == "container exited" && *after < Duration::from_secs(60)),
+            "{err}"
+        );
+        assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -183,6 +183,8 @@ impl Bitcoind {
     }
 
     /// Confirmations of a transaction, `None` if bitcoind does not know it.
+    /// bitcoind runs without a transaction index, so a confirmed transaction
+    /// that is not the wallet's reads as unknown; re-sending it then settles it.
     pub async fn confirmations(&self, txid: &bitcoin::Txid) -> Result<Option<u64>> {
         match self
             .call::<Value>("getrawtransaction", json!([txid.to_string(), true]))

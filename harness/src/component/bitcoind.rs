@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::cluster::Resources;
-use crate::component::with_log_tail;
+use crate::component::{still_running, with_log_tail};
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
 use crate::wait;
+use crate::wait::NotYet;
 
 pub const RPC_PORT: u16 = 18443;
 pub const P2P_PORT: u16 = 18444;
@@ -69,7 +70,9 @@ impl BitcoindBuilder {
                 format!("-rpcuser={RPC_USER}"),
                 format!("-rpcpassword={password}"),
                 "-fallbackfee=0.00001".to_string(),
-                "-txindex=1".to_string(),
+                // No -txindex: after a SIGKILL, bitcoind with an index can
+                // refuse to start ("txindex: best block of the index not
+                // found"), and kill faults on bitcoind must not end a run.
                 // Knots defaults to legacy P2PKH addresses; Lightning wants segwit.
                 "-addresstype=bech32".to_string(),
                 "-changetype=bech32".to_string(),
@@ -196,11 +199,14 @@ impl Bitcoind {
     /// Waits until RPC answers and the node is out of its warm-up.
     pub async fn wait_rpc(&self) -> Result<()> {
         let what = format!("{}: rpc ready", self.container.name());
-        let res = wait::until(&what, self.ready_timeout, || async {
-            self.call::<Value>("getblockchaininfo", vec![])
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+        let res = wait::until_or_never(&what, self.ready_timeout, || async {
+            match self.call::<Value>("getblockchaininfo", vec![]).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    still_running(&self.container).await?;
+                    Err(NotYet::Pending(e.to_string()))
+                }
+            }
         })
         .await;
         match res {

@@ -10,13 +10,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::cluster::Resources;
-use crate::component::{with_log_tail, Bitcoind, NODE_SIGNER_PORT};
+use crate::component::{still_running, with_log_tail, Bitcoind, NODE_SIGNER_PORT};
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
 use crate::node::{
     Balance, ChannelSummary, Invoice, Node, NodeEvent, NodeInfo, Payment, SignerChoice,
 };
 use crate::wait;
+use crate::wait::NotYet;
 
 pub const ADMIN_PORT: u16 = 8080;
 
@@ -196,14 +197,11 @@ impl LdkNode {
     /// Waits until the admin API answers (for a vlsd node: vlsd connected too).
     pub async fn wait_ready(&self) -> Result<NodeInfo> {
         let what = format!("{}: admin API ready", self.container.name());
-        let res = wait::until(&what, self.ready_timeout, || async {
-            let status = self.container.status().await.map_err(|e| e.to_string())?;
-            if !status.running {
-                return Err(format!("container {}", status.status));
-            }
+        let res = wait::until_or_never(&what, self.ready_timeout, || async {
+            still_running(&self.container).await?;
             self.get::<NodeInfo>("/v1/info")
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| NotYet::Pending(e.to_string()))
         })
         .await;
         match res {

@@ -10,13 +10,15 @@ pub use vlsd::{Signer, SignerBuilder, NODE_SIGNER_PORT};
 
 use crate::container::Container;
 use crate::error::HarnessError;
+use crate::wait::NotYet;
 
-/// Adds the container's last log lines to a readiness timeout, so the error
-/// shows why the component never became ready.
+/// Adds the container's last log lines to a readiness timeout or give-up, so
+/// the error shows why the component never became ready.
 pub(crate) async fn with_log_tail(err: HarnessError, container: &Container) -> HarnessError {
     match err {
         HarnessError::Timeout { what, after, last } => {
-            let tail = container.log_tail(15).await;
+            let log = container.log_text().await;
+            let tail = log_excerpt(&log, 15, 8);
             let status = container
                 .status()
                 .await
@@ -28,6 +30,81 @@ pub(crate) async fn with_log_tail(err: HarnessError, container: &Container) -> H
                 last: format!("{last}; container {status}; last log lines:\n{tail}"),
             }
         }
+        HarnessError::GaveUp {
+            what,
+            after,
+            reason,
+        } => {
+            let log = container.log_text().await;
+            HarnessError::GaveUp {
+                what,
+                after,
+                reason: format!("{reason}; log:\n{}", log_excerpt(&log, 15, 8)),
+            }
+        }
         other => other,
+    }
+}
+
+/// A readiness probe's verdict on a container that is not running: it will
+/// not become ready, since nothing restarts it behind the harness's back.
+pub(crate) async fn still_running(container: &Container) -> std::result::Result<(), NotYet> {
+    match container.status().await {
+        Ok(s) if s.running => Ok(()),
+        Ok(s) => Err(NotYet::Never(format!("container {}", s.status))),
+        Err(e) => Err(NotYet::Pending(e.to_string())),
+    }
+}
+
+/// The last `tail` lines of a log, preceded by up to `errors` earlier lines
+/// that look like the reason a process gave up: a daemon that fails its init
+/// often logs the cause long before its shutdown chatter fills the tail.
+pub(crate) fn log_excerpt(log: &str, tail: usize, errors: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let split = lines.len().saturating_sub(tail);
+    let (head, last) = lines.split_at(split);
+    let marked: Vec<&str> = head
+        .iter()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            ["error", "fatal", "corrupt", "panick", "abort"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .copied()
+        .collect();
+    let marked = &marked[marked.len().saturating_sub(errors)..];
+    let mut out = String::new();
+    if !marked.is_empty() {
+        out.push_str("earlier error lines:\n");
+        for l in marked {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("last lines:\n");
+    }
+    out.push_str(&last.join("\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_excerpt;
+
+    #[test]
+    fn excerpt_keeps_the_cause_ahead_of_the_tail() {
+        let mut log = vec!["boot".to_string(), "Error: index corrupted".to_string()];
+        log.extend((0..20).map(|i| format!("shutdown step {i}")));
+        let out = log_excerpt(&log.join("\n"), 3, 5);
+        assert_eq!(
+            out,
+            "earlier error lines:\nError: index corrupted\nlast lines:\nshutdown step 17\nshutdown step 18\nshutdown step 19"
+        );
+    }
+
+    #[test]
+    fn excerpt_of_a_quiet_log_is_its_tail() {
+        assert_eq!(log_excerpt("a\nb\nc", 2, 5), "b\nc");
+        assert_eq!(log_excerpt("", 2, 5), "");
     }
 }

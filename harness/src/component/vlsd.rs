@@ -6,10 +6,11 @@ use std::time::Duration;
 use vls_recovery::{Network, Seed, VlsdDatadir};
 
 use crate::cluster::Resources;
-use crate::component::with_log_tail;
+use crate::component::{still_running, with_log_tail};
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
 use crate::wait;
+use crate::wait::NotYet;
 
 /// Port on which a node hosts the signer service that vlsd dials.
 pub const NODE_SIGNER_PORT: u16 = 7701;
@@ -178,15 +179,12 @@ impl Signer {
             self.container.name(),
             self.seed_path()
         );
-        let res = wait::until(&what, self.ready_timeout, || async {
-            let status = self.container.status().await.map_err(|e| e.to_string())?;
-            if !status.running {
-                return Err(format!("container {}", status.status));
-            }
+        let res = wait::until_or_never(&what, self.ready_timeout, || async {
+            still_running(&self.container).await?;
             match self.container.file_exists(&self.seed_path()).await {
                 Ok(true) => Ok(()),
-                Ok(false) => Err("seed file not written yet".to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(false) => Err(NotYet::Pending("seed file not written yet".to_string())),
+                Err(e) => Err(NotYet::Pending(e.to_string())),
             }
         })
         .await;
