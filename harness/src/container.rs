@@ -549,21 +549,12 @@ impl Container {
         }
     }
 
-    /// The container's last `n` log lines straight from Docker (for error messages).
-    pub async fn log_tail(&self, n: usize) -> String {
-        self.fetch_logs(&n.to_string()).await
-    }
-
-    /// The whole log Docker holds for this container.
+    /// The whole log Docker holds for this container, every start of it.
     pub async fn log_text(&self) -> String {
-        self.fetch_logs("all").await
-    }
-
-    async fn fetch_logs(&self, tail: &str) -> String {
         let opts = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
-            .tail(tail)
+            .tail("all")
             .build();
         let mut stream = self.docker.logs(&self.id, Some(opts));
         let mut out = String::new();

@@ -44,12 +44,6 @@ pub enum NotYet {
     Never(String),
 }
 
-impl From<String> for NotYet {
-    fn from(observation: String) -> Self {
-        NotYet::Pending(observation)
-    }
-}
-
 /// Polls `probe` until it yields `Ok`, backing off from 20 ms to 500 ms.
 /// `probe` returns `Err(observation)` while the condition does not hold; the
 /// last observation goes into the timeout error. The backoff keeps the poll
