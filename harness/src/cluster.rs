@@ -152,16 +152,7 @@ impl Resources {
             self.run_once(&image, target, &["rm", "-f", "--", &durable])
                 .await?
         };
-        if out.exit_code != 0 {
-            return Err(HarnessError::component(
-                target.name(),
-                format!(
-                    "rm {path} failed ({}): {}",
-                    out.exit_code,
-                    out.stderr.trim()
-                ),
-            ));
-        }
+        out.ok(target.name(), &format!("rm {path}"))?;
         Ok(())
     }
 

@@ -173,6 +173,20 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+impl ExecOutput {
+    /// The output if the command exited 0; otherwise an error for
+    /// `component` saying `what` failed, with the exit code and stderr.
+    pub fn ok(self, component: &str, what: &str) -> Result<ExecOutput> {
+        if self.exit_code == 0 {
+            return Ok(self);
+        }
+        Err(HarnessError::component(
+            component,
+            format!("{what} failed ({}): {}", self.exit_code, self.stderr.trim()),
+        ))
+    }
+}
+
 #[derive(Clone)]
 pub struct Container {
     docker: Docker,

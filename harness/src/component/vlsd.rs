@@ -161,13 +161,10 @@ impl Signer {
     /// take it: vlsd writes it without fsync.
     pub async fn sync_seed(&self) -> Result<()> {
         let path = self.seed_path();
-        let out = self.container.exec(&["sync", &path]).await?;
-        if out.exit_code != 0 {
-            return Err(HarnessError::component(
-                self.container.name(),
-                format!("sync {path} failed: {}", out.stderr.trim()),
-            ));
-        }
+        self.container
+            .exec(&["sync", &path])
+            .await?
+            .ok(self.container.name(), &format!("sync {path}"))?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! real so timers and timeouts inside the component keep working.
 
 use crate::container::Container;
-use crate::error::{HarnessError, Result};
+use crate::error::Result;
 
 /// The offset file, `+0` at start.
 pub const FAKETIME_FILE: &str = "/run/vls-chaos/faketime";
@@ -47,19 +47,10 @@ pub(super) async fn set_offset(container: &Container, offset_secs: i64) -> Resul
     // offset or the new one, never a half-written file.
     let staged = format!("{FAKETIME_FILE}.new");
     container.write_file(&staged, spec).await?;
-    let out = container
+    container
         .exec(&["mv", "-f", &staged, FAKETIME_FILE])
-        .await?;
-    if out.exit_code != 0 {
-        return Err(HarnessError::component(
-            container.name(),
-            format!(
-                "setting the clock offset: mv failed ({}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            ),
-        ));
-    }
+        .await?
+        .ok(container.name(), "setting the clock offset: mv")?;
     Ok(())
 }
 

@@ -31,15 +31,10 @@ pub(super) async fn fill(container: &Container, datadir: &str) -> Result<String>
 }
 
 pub(super) async fn unfill(container: &Container, datadir: &str) -> Result<()> {
-    let out = container
+    container
         .exec(&["rm", "-f", &format!("{datadir}/{FILL_FILE}")])
-        .await?;
-    if out.exit_code != 0 {
-        return Err(HarnessError::component(
-            container.name(),
-            format!("disk_full heal: rm failed: {}", out.stderr.trim()),
-        ));
-    }
+        .await?
+        .ok(container.name(), "disk_full heal: rm")?;
     Ok(())
 }
 

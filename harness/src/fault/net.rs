@@ -4,7 +4,7 @@
 
 use crate::cluster::Cluster;
 use crate::container::Container;
-use crate::error::{HarnessError, Result};
+use crate::error::Result;
 
 use super::LinkDirection;
 
@@ -127,27 +127,20 @@ pub(super) async fn delay(
     )
     .await?;
     let gateway = container.gateway_address().await?;
-    let rules = vec![[
+    let rules = vec![rule(&[
         "OUTPUT",
         "!",
         "-o",
         "lo",
         "!",
         "-d",
-        gateway.as_str(),
-        "-m",
-        "comment",
-        "--comment",
-        COMMENT,
+        &gateway,
         "-j",
         "NFQUEUE",
         "--queue-num",
         DELAY_QUEUE,
         "--queue-bypass",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()];
+    ])];
     add_rules(container, &rules).await?;
     Ok((rules, sidecar))
 }
@@ -162,7 +155,7 @@ fn queue_bound(proc_text: &str, num: &str) -> bool {
 fn rule(parts: &[&str]) -> Vec<String> {
     let mut r: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
     // The comment match goes before the jump so -D finds the same rule.
-    let jump = r.len() - 2;
+    let jump = r.iter().position(|p| p == "-j").unwrap_or(r.len());
     r.splice(
         jump..jump,
         ["-m", "comment", "--comment", COMMENT].map(String::from),
@@ -187,18 +180,10 @@ pub(super) async fn delete_rules(container: &Container, rules: &[Vec<String>]) -
 async fn iptables(container: &Container, op: &str, rule: &[String]) -> Result<()> {
     let mut cmd = vec!["iptables", "-w", op];
     cmd.extend(rule.iter().map(String::as_str));
-    let out = container.exec(&cmd).await?;
-    if out.exit_code != 0 {
-        return Err(HarnessError::component(
-            container.name(),
-            format!(
-                "`{}` failed ({}): {}",
-                cmd.join(" "),
-                out.exit_code,
-                out.stderr.trim()
-            ),
-        ));
-    }
+    container
+        .exec(&cmd)
+        .await?
+        .ok(container.name(), &format!("`{}`", cmd.join(" ")))?;
     Ok(())
 }
 
@@ -234,6 +219,10 @@ mod tests {
         assert_eq!(
             rule(&["INPUT", "-s", "10.0.0.2", "-j", "DROP"]).join(" "),
             "INPUT -s 10.0.0.2 -m comment --comment vls-chaos -j DROP"
+        );
+        assert_eq!(
+            rule(&["OUTPUT", "-j", "NFQUEUE", "--queue-num", "7"]).join(" "),
+            "OUTPUT -m comment --comment vls-chaos -j NFQUEUE --queue-num 7"
         );
     }
 }
