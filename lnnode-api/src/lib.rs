@@ -10,7 +10,12 @@
 //! `POST /v1/invoices` [`InvoiceRequest`] -> [`Invoice`];
 //! `POST /v1/invoices/:hash/settle` [`SettleRequest`], `POST /v1/invoices/:hash/fail`;
 //! `GET /v1/payments` -> `Vec<`[`Payment`]`>`; `POST /v1/payments` [`PayRequest`] -> [`PayReply`];
-//! `GET /v1/events?after=N&timeout_ms=M` -> [`Events`]. Failures: [`ErrorBody`].
+//! `GET /v1/events?after=N&timeout_ms=M[&started_at=S]` -> [`Events`] (with
+//! `started_at` other than the node's, `after` counts from 0: it restarted).
+//! Failures: [`ErrorBody`]. On the separate control endpoint (`--control-listen`,
+//! harness only): `POST /v1/breakpoints` [`BreakpointRequest`] -> [`Breakpoint`];
+//! `GET /v1/breakpoints/:id?timeout_ms=M` -> [`Breakpoint`] once hit (or as it is at the timeout);
+//! `POST /v1/breakpoints/:id/release` -> [`Breakpoint`].
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +68,10 @@ pub enum ChannelState {
     Ready,
     /// Ready and connected: can carry payments.
     Usable,
+    /// Its signer refused a request the channel needs (see
+    /// [`Channel::signer_refusal`]): it cannot move until that changes, but
+    /// it can still be force-closed.
+    Blocked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +104,68 @@ pub struct Channel {
     pub inbound_capacity_msat: u64,
     pub confirmations: Option<u32>,
     pub pending_htlcs: Vec<Htlc>,
+    /// vlsd's id for the channel (vlsd-signed nodes).
+    #[serde(default)]
+    pub signer_dbid: Option<u64>,
+    /// The last request vlsd refused for this channel, while no request of
+    /// that kind has been answered since.
+    #[serde(default)]
+    pub signer_refusal: Option<SignerRefusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerRefusal {
+    /// VLS protocol request type, e.g. `GetPerCommitmentPoint2`.
+    pub request: String,
+    /// vlsd's reason, e.g. its policy error.
+    pub reason: String,
+    /// Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// Where a signer breakpoint holds a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerMoment {
+    /// Before the request goes to vlsd: vlsd has not seen it.
+    Request,
+    /// After vlsd answered (and persisted), before LDK sees the answer.
+    Reply,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakpointRequest {
+    /// VLS protocol request type, e.g. `ValidateCommitmentTx2`.
+    pub request: String,
+    /// Hold the n-th such request after arming (1 = the next).
+    pub nth: u32,
+    pub at: SignerMoment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breakpoint {
+    pub id: u64,
+    pub request: String,
+    pub nth: u32,
+    pub at: SignerMoment,
+    /// Matching requests seen since arming.
+    pub seen: u32,
+    /// Set once a request is held.
+    pub hit: Option<BreakpointHit>,
+    pub released: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakpointHit {
+    pub request: String,
+    /// vlsd's channel id, for channel requests.
+    pub dbid: Option<u64>,
+    /// What the request is about, e.g. `ValidateCommitmentTx2: holder commitment 2`
+    /// (VLS numbering, counting up from 0).
+    pub detail: String,
+    /// Unix milliseconds.
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +256,10 @@ pub enum Event {
         channel_id: String,
         counterparty: String,
         funding_txo: String,
+        /// The id the open request answered with (`OpenReply`), so the
+        /// opener can tell its channels to one peer apart.
+        #[serde(default)]
+        temporary_channel_id: Option<String>,
     },
     ChannelReady {
         channel_id: String,

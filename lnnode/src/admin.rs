@@ -22,7 +22,9 @@ use lightning::util::sweep::OutputSpendStatus;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use serde::Deserialize;
 
-use crate::node::{now_secs, Node};
+use crate::clock::now_secs;
+use crate::node::Node;
+use crate::signer::CallError;
 use lnnode_api::{
     AddressReply, Balance, Channel as ChannelView, ChannelState, ConnectRequest, Direction,
     Events as EventsReply, Htlc as HtlcView, HtlcDirection, Info, Invoice as InvoiceReply,
@@ -42,6 +44,7 @@ pub enum ApiError {
     UnknownChannel(String),
     #[error("unknown payment: {0}")]
     UnknownPayment(String),
+
     #[error("no route or not enough outbound liquidity: {0}")]
     NoRoute(String),
     #[error("insufficient on-chain funds: {0}")]
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::PeerUnreachable(_) => "peer_unreachable",
             ApiError::UnknownChannel(_) => "unknown_channel",
             ApiError::UnknownPayment(_) => "unknown_payment",
+
             ApiError::NoRoute(_) => "no_route",
             ApiError::InsufficientFunds(_) => "insufficient_funds",
             ApiError::SignerRefused(_) => "signer_refused",
@@ -267,12 +271,19 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
                 payment_hash: h.payment_hash.to_string(),
                 cltv_expiry: h.cltv_expiry,
             }));
+            let vls = n.keys.vls();
+            let dbid = vls.and_then(|v| v.channel_dbid(c.user_channel_id));
+            let refusal = vls
+                .zip(dbid)
+                .and_then(|(v, d)| v.transport.refusals.of_channel(d));
             ChannelView {
                 channel_id: c.channel_id.to_string(),
                 counterparty: c.counterparty.node_id.to_string(),
                 funding_txo: c.funding_txo.map(|o| o.to_string()),
                 capacity_sat: c.channel_value_satoshis,
-                state: if c.is_usable {
+                state: if refusal.is_some() {
+                    ChannelState::Blocked
+                } else if c.is_usable {
                     ChannelState::Usable
                 } else if c.is_channel_ready {
                     ChannelState::Ready
@@ -285,6 +296,8 @@ async fn channels(State(n): State<Arc<Node>>) -> ApiResult<Vec<ChannelView>> {
                 inbound_capacity_msat: c.inbound_capacity_msat,
                 confirmations: c.confirmations,
                 pending_htlcs: htlcs,
+                signer_dbid: dbid,
+                signer_refusal: refusal,
             }
         })
         .collect();
@@ -482,7 +495,13 @@ async fn pay(State(n): State<Arc<Node>>, Json(r): Json<PayRequest>) -> ApiResult
     let hash = invoice.payment_hash().to_string();
     if let Some(vls) = n.keys.vls() {
         let text = r.invoice.trim().to_string();
-        let approved = tokio::task::block_in_place(|| vls.preapprove_invoice(&text))?;
+        let approved =
+            tokio::task::block_in_place(|| vls.preapprove_invoice(&text)).map_err(|e| match e {
+                CallError::Refused(reason) => ApiError::SignerRefused(format!(
+                    "vlsd refused to approve paying {hash}: {reason}"
+                )),
+                CallError::Gone => ApiError::Internal("the signer did not answer".to_string()),
+            })?;
         if !approved {
             return Err(ApiError::SignerRefused(format!(
                 "vlsd did not approve paying {hash}"
@@ -528,6 +547,10 @@ struct EventsQuery {
     after: u64,
     #[serde(default)]
     timeout_ms: u64,
+    /// The `started_at` the caller's `after` counts in; a different one
+    /// (the node restarted since) means every event of this run is new.
+    #[serde(default)]
+    started_at: Option<u64>,
 }
 
 async fn events(
@@ -535,7 +558,11 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<EventsReply> {
     let wait = Duration::from_millis(q.timeout_ms.min(60_000));
-    let events = n.events.wait(q.after, wait).await;
+    let after = match q.started_at {
+        Some(s) if s != n.started_at => 0,
+        _ => q.after,
+    };
+    let events = n.events.wait(after, wait).await;
     Ok(Json(EventsReply {
         started_at: n.started_at,
         events,

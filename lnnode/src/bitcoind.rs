@@ -172,7 +172,22 @@ impl Bitcoind {
             .and_then(Value::as_str)
             .ok_or_else(|| anyhow!("signrawtransactionwithwallet: no hex"))?;
         let bytes = hex::decode(hex)?;
-        Ok(encode::deserialize(&bytes)?)
+        let tx: Transaction = encode::deserialize(&bytes)?;
+        // LDK broadcasts a funding transaction only once the peer has
+        // signed, which can be much later (a restart in between); until
+        // then the wallet must not spend its inputs on another one.
+        // Persistent, so a bitcoind restart keeps the lock.
+        self.wallet_call::<Value>("lockunspent", json!([false, outpoints(&tx), true]))
+            .await
+            .context("locking the funding transaction's inputs")?;
+        Ok(tx)
+    }
+
+    /// Lets the wallet spend `tx`'s inputs again (its channel was given up).
+    pub async fn unlock_inputs(&self, tx: &Transaction) -> Result<()> {
+        self.wallet_call::<Value>("lockunspent", json!([true, outpoints(tx), true]))
+            .await
+            .map(|_| ())
     }
 
     pub async fn send_raw(&self, tx: &Transaction) -> Result<()> {
@@ -233,4 +248,14 @@ pub struct RpcError {
 
 pub fn is_code(e: &anyhow::Error, code: i64) -> bool {
     e.downcast_ref::<RpcError>().is_some_and(|r| r.code == code)
+}
+
+/// `tx`'s inputs as `lockunspent` takes them.
+fn outpoints(tx: &Transaction) -> Value {
+    tx.input
+        .iter()
+        .map(
+            |i| json!({"txid": i.previous_output.txid.to_string(), "vout": i.previous_output.vout}),
+        )
+        .collect()
 }

@@ -51,6 +51,17 @@ pub struct Config {
     /// The bitcoind wallet that funds this node's channels and receives its sweeps.
     #[arg(long, default_value = "lnnode")]
     pub bitcoind_wallet: String,
+    /// With `--signer vlsd`: let VLS's client defer the validation of holder
+    /// commitments of channels restored after a restart, as it does
+    /// upstream. vlsd then refuses the next commitment point and the channel
+    /// blocks (docs/findings.md); only for reproducing that.
+    #[arg(long)]
+    pub defer_restored_validation: bool,
+    /// With `--signer vlsd`: serve the harness's control endpoint (signer
+    /// breakpoints, which hold the node's signer requests) here. Off unless
+    /// given: nothing but a test harness should be able to stall a node.
+    #[arg(long)]
+    pub control_listen: Option<SocketAddr>,
 }
 
 #[cfg(test)]

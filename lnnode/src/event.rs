@@ -8,7 +8,8 @@ use bitcoin::Address;
 use lightning::events::{Event, PaymentPurpose, ReplayEvent};
 use tokio::sync::watch;
 
-use crate::node::{now_secs, Node};
+use crate::clock::now_secs;
+use crate::node::Node;
 use lnnode_api::{
     Direction, Event as NodeEvent, EventRecord as Record, Payment as PaymentRecord, PaymentStatus,
 };
@@ -281,11 +282,13 @@ pub async fn handle(node: &Node, event: Event) -> Result<(), ReplayEvent> {
             channel_id,
             counterparty_node_id,
             funding_txo,
+            former_temporary_channel_id,
             ..
         } => node.events.push(NodeEvent::ChannelPending {
             channel_id: channel_id.to_string(),
             counterparty: counterparty_node_id.to_string(),
             funding_txo: funding_txo.to_string(),
+            temporary_channel_id: former_temporary_channel_id.map(|t| t.to_string()),
         }),
         Event::ChannelReady {
             channel_id,
@@ -304,8 +307,17 @@ pub async fn handle(node: &Node, event: Event) -> Result<(), ReplayEvent> {
         Event::SplicePending { channel_id, .. } | Event::SpliceFailed { channel_id, .. } => {
             tracing::warn!(%channel_id, "splice event although splicing is disabled");
         }
-        Event::DiscardFunding { channel_id, .. } => {
+        Event::DiscardFunding {
+            channel_id,
+            funding_info,
+        } => {
             tracing::info!(%channel_id, "funding discarded");
+            // Its inputs were locked when it was made; the wallet may spend them again.
+            if let lightning::events::FundingInfo::Tx { transaction } = funding_info {
+                if let Err(e) = node.bitcoind.unlock_inputs(&transaction).await {
+                    tracing::warn!(%channel_id, error = %e, "cannot unlock the discarded funding's inputs");
+                }
+            }
         }
         Event::OpenChannelRequest {
             temporary_channel_id,

@@ -1,8 +1,9 @@
 //! lnnode: parse the configuration, connect the signer, start the node and
-//! its admin API, and exit cleanly on SIGTERM or when vlsd refuses a request.
+//! its admin API, and exit cleanly on SIGTERM. A request vlsd refuses is
+//! that request's error; the node stays up (see `signer::link`).
 
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -14,11 +15,10 @@ use lightning::util::persist::{
 use lightning::util::ser::Writeable;
 use lnnode::bitcoind::Bitcoind;
 use lnnode::config::{Config, SignerKind};
+use lnnode::signer::link::SignerLink;
 use lnnode::signer::{GrpcTransport, Keys, VlsKeys};
 use lnnode::{admin, frontend, node};
-use vls_proxy::grpc::adapter::HsmdService;
 use vls_proxy::grpc::incoming::TcpIncoming;
-use vls_proxy::grpc::signer_loop::InitMessageCache;
 use vls_proxy::vls_protocol_signer::vls_protocol::msgs::{HsmdInit2, SerBolt};
 use vls_proxy::vls_protocol_signer::vls_protocol::serde_bolt::{Array, WireString};
 
@@ -95,34 +95,39 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
 
     let (trigger, shutdown) = triggered::trigger();
     let keys = match config.signer {
+        SignerKind::Local if config.control_listen.is_some() => {
+            anyhow::bail!("--control-listen holds vlsd requests; it needs --signer vlsd")
+        }
         SignerKind::Local => Keys::local(&config.datadir)?,
         SignerKind::Vlsd => {
-            let cache = Arc::new(Mutex::new(InitMessageCache::new()));
-            let service = HsmdService::new(trigger.clone(), shutdown.clone(), cache.clone());
-            let sender = service.sender();
+            let (link, queue) = SignerLink::new(shutdown.clone());
             let addr = config.signer_listen;
             let incoming = signer_rt
                 .spawn(async move { TcpIncoming::new(addr, false).await })
                 .await?
                 .with_context(|| format!("binding the signer port {addr}"))?;
-            let serve_shutdown = shutdown.clone();
+            let serving = link.clone();
+            let stop = trigger.clone();
             signer_rt.spawn(async move {
-                if let Err(e) = service.start(incoming, serve_shutdown).await {
+                if let Err(e) = serving.serve(incoming).await {
                     tracing::error!(error = %e, "signer service stopped");
                 }
+                stop.trigger();
             });
             let transport = Arc::new(GrpcTransport::new(
-                sender,
+                queue,
                 signer_rt.clone(),
                 shutdown.clone(),
             ));
             tracing::info!(%addr, "waiting for vlsd to connect");
             let t = transport.clone();
             let datadir = config.datadir.clone();
-            let vls = tokio::task::spawn_blocking(move || VlsKeys::connect(t, network, &datadir))
-                .await??;
+            let defer = config.defer_restored_validation;
+            let vls =
+                tokio::task::spawn_blocking(move || VlsKeys::connect(t, network, &datadir, defer))
+                    .await??;
             // A reconnecting vlsd must see the init handshake again before
-            // the requests that were waiting; the adapter replays this first.
+            // the requests that were waiting; the link sends this first.
             let init = HsmdInit2 {
                 derivation_style:
                     vls_proxy::lightning_signer::signer::derive::KeyDerivationStyle::Native as u8,
@@ -130,10 +135,12 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
                 dev_seed: None,
                 dev_allowlist: Array::new(),
             };
-            if let Ok(mut c) = cache.lock() {
-                c.init_message = Some(init.as_vec());
-            }
+            link.set_init_message(init.as_vec());
             tracing::info!("vlsd connected");
+            if let Some(addr) = config.control_listen {
+                lnnode::control::spawn(vls.transport.breakpoints.clone(), addr)
+                    .with_context(|| format!("binding the control port {addr}"))?;
+            }
             let (host, port, creds) = bitcoind.endpoint_parts();
             frontend::start(
                 transport,
@@ -162,12 +169,18 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
         _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); ExitCode::SUCCESS }
         _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: shutting down"); ExitCode::SUCCESS }
         _ = shutdown.clone() => {
-            tracing::error!("vlsd refused a request or the signer connection was shut down; stopping (see vlsd's log for the policy)");
+            tracing::error!("the signer service stopped; stopping");
             ExitCode::from(5)
         }
     };
+    // A request held at a signer breakpoint would keep the shutdown waiting.
+    if let Some(vls) = node.keys.vls() {
+        vls.transport.breakpoints.release_all();
+    }
     node.shutdown().await;
     persist_manager(&node);
+    node.monitor_writer.flush_and_stop();
+    trigger.trigger();
     Ok(code)
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use bitcoin::secp256k1::PublicKey;
@@ -11,7 +11,9 @@ use bitcoin::{Address, BlockHash, Network};
 use lightning::chain::chainmonitor;
 use lightning::chain::channelmonitor::ChannelMonitor;
 use lightning::chain::{BestBlock, Filter, Listen};
-use lightning::ln::channelmanager::{self, ChainParameters, ChannelManagerReadArgs};
+use lightning::ln::channelmanager::{
+    self, ChainParameters, ChannelManagerReadArgs, RecentPaymentDetails,
+};
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::onion_message::messenger::DefaultMessageRouter;
 use lightning::routing::gossip::{self, P2PGossipSync};
@@ -29,7 +31,7 @@ use lightning::util::persist::{
     NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_KEY,
     OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
-use lightning::util::ser::ReadableArgs;
+use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning::util::sweep::OutputSweeperSync;
 use lightning_net_tokio::SocketDescriptor;
 use lightning_persister::fs_store::FilesystemStore;
@@ -38,13 +40,15 @@ use vls_proxy::vls_protocol_client::DynSigner;
 use crate::bitcoind::Bitcoind;
 use crate::broadcaster::Broadcaster;
 use crate::chain::{self, Listeners};
+use crate::clock::now_secs;
 use crate::config::Config;
 use crate::event::EventLog;
 use crate::fee::FeeEstimator;
 use crate::logger::TracingLogger;
+use crate::monitors::MonitorWriter;
 use crate::persist::{write_atomically, JsonMap};
 use crate::signer::Keys;
-use lnnode_api::Payment as PaymentRecord;
+use lnnode_api::{Direction, Payment as PaymentRecord, PaymentStatus};
 
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     DynSigner,
@@ -52,7 +56,7 @@ pub type ChainMonitor = chainmonitor::ChainMonitor<
     Arc<Broadcaster>,
     Arc<FeeEstimator>,
     Arc<TracingLogger>,
-    Arc<FilesystemStore>,
+    Arc<MonitorWriter>,
     Arc<Keys>,
 >;
 pub type NetworkGraph = gossip::NetworkGraph<Arc<TracingLogger>>;
@@ -144,6 +148,7 @@ pub struct Node {
     pub peer_manager: Arc<PeerManager>,
     pub sweeper: Arc<Sweeper>,
     pub store: Arc<FilesystemStore>,
+    pub monitor_writer: Arc<MonitorWriter>,
     pub events: EventLog,
     pub payments: JsonMap<PaymentRecord>,
     pub peers: JsonMap<String>,
@@ -152,13 +157,6 @@ pub struct Node {
     /// Tells the background processor to persist and return.
     stop_tx: tokio::sync::watch::Sender<bool>,
     background: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Node {
@@ -230,11 +228,14 @@ impl Node {
                     else {
                         continue;
                     };
-                    let has_channel = node
-                        .channel_manager
-                        .list_channels()
-                        .iter()
-                        .any(|c| c.counterparty.node_id == pk);
+                    // LDK's locks can be held for as long as a signer
+                    // request takes; wait for them off the worker.
+                    let has_channel = crate::clock::block_in_place(|| {
+                        node.channel_manager
+                            .list_channels()
+                            .iter()
+                            .any(|c| c.counterparty.node_id == pk)
+                    });
                     if has_channel && node.peer_manager.peer_by_node_id(&pk).is_none() {
                         if let Err(e) = node.connect_peer(pk, sa).await {
                             tracing::debug!(peer = %pk, error = %e, "reconnect failed");
@@ -291,12 +292,13 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
     .await?
     .context("reading channel monitors")?;
 
+    let monitor_writer = MonitorWriter::new(store.clone());
     let chain_monitor: Arc<ChainMonitor> = Arc::new(chainmonitor::ChainMonitor::new(
         None,
         broadcaster.clone(),
         logger.clone(),
         fee.clone(),
-        store.clone(),
+        monitor_writer.clone(),
         keys.clone(),
         keys.get_peer_storage_key(),
     ));
@@ -482,6 +484,7 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         peer_manager: peer_manager.clone(),
         sweeper: sweeper.clone(),
         store: store.clone(),
+        monitor_writer: monitor_writer.clone(),
         events: EventLog::new(),
         payments: JsonMap::open(datadir.join("payments.json"))?,
         peers: JsonMap::open(datadir.join("peers.json"))?,
@@ -491,6 +494,19 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         stop_tx: tokio::sync::watch::channel(false).0,
         background: std::sync::Mutex::new(None),
     });
+
+    reconcile_payments(&node);
+    let (cm, chm) = (channel_manager.clone(), chain_monitor.clone());
+    monitor_writer
+        .start(
+            move || cm.encode(),
+            move |channel_id, update_id| {
+                if let Err(e) = chm.channel_monitor_updated(channel_id, update_id) {
+                    tracing::warn!(%channel_id, update_id, error = ?e, "monitor update completion not taken");
+                }
+            },
+        )
+        .context("starting the monitor writer")?;
 
     // Inbound peers.
     let listener = tokio::net::TcpListener::bind(node.config.p2p_listen)
@@ -574,6 +590,45 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         "node started"
     );
     Ok(node)
+}
+
+/// Outbound payments our records call pending but LDK does not know after
+/// a restart never left this node: it stopped after the payment was asked
+/// for and before LDK's state with it was saved. No event will ever end
+/// them, so they end here.
+fn reconcile_payments(node: &Node) {
+    let known: std::collections::HashSet<[u8; 32]> = node
+        .channel_manager
+        .list_recent_payments()
+        .iter()
+        .map(|p| match p {
+            RecentPaymentDetails::Pending { payment_id, .. }
+            | RecentPaymentDetails::Fulfilled { payment_id, .. }
+            | RecentPaymentDetails::Abandoned { payment_id, .. }
+            | RecentPaymentDetails::AwaitingInvoice { payment_id, .. } => payment_id.0,
+        })
+        .collect();
+    for p in node.payments.values() {
+        if p.direction != Direction::Outbound || p.status != PaymentStatus::Pending {
+            continue;
+        }
+        let mut id = [0u8; 32];
+        if hex::decode_to_slice(&p.payment_hash, &mut id).is_err() || known.contains(&id) {
+            continue;
+        }
+        tracing::warn!(payment_hash = %p.payment_hash, "payment unknown to LDK after the restart: it was never sent");
+        let result = node.payments.update(&p.payment_hash, |old| {
+            let mut r = old.unwrap_or_else(|| p.clone());
+            r.status = PaymentStatus::Failed;
+            r.failure =
+                Some("never sent: the node stopped before the payment was saved".to_string());
+            r.updated_at = now_secs();
+            r
+        });
+        if let Err(e) = result {
+            tracing::error!(payment_hash = %p.payment_hash, error = %e, "cannot record the lost payment");
+        }
+    }
 }
 
 /// The node's sweep address, fixed at first start so vlsd's allowlist entry stays valid.
