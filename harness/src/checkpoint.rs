@@ -1,7 +1,8 @@
 //! Lifecycle checkpoints: a fault armed by a step fires when its trigger is
 //! seen, while later steps run. Node events come from the node's event
 //! stream (a cursor of the watcher's own, so no step misses an event); signer
-//! requests are counted in the vlsd log the run keeps on disk.
+//! requests are counted in the vlsd log the run keeps on disk, or held by
+//! the node itself at a signer breakpoint until the fault is in place.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use crate::cluster::Cluster;
 use crate::component::EventCursor;
 use crate::error::{HarnessError, Result};
 use crate::node::NodeEvent;
-use crate::scenario::{EventKind, Trigger};
+use crate::scenario::{EventKind, SignerMoment, Trigger};
 
 /// How often a signer log is read for new lines.
 const LOG_POLL: Duration = Duration::from_millis(25);
@@ -53,6 +54,14 @@ pub enum Watch {
         pattern: Regex,
         nth: u32,
     },
+    Breakpoint {
+        node: String,
+        request: String,
+        at: SignerMoment,
+        /// Matches still to come (re-armed with this after a node restart).
+        nth: u32,
+        id: u64,
+    },
 }
 
 /// What was seen when a trigger was reached.
@@ -60,7 +69,12 @@ pub enum Watch {
 pub struct Reached {
     /// The event or log line that completed the count.
     pub evidence: String,
+    /// A signer request the node holds (node, breakpoint id) until released.
+    pub held: Option<(String, u64)>,
 }
+
+/// How long one long poll for a breakpoint hit waits before asking again.
+const BREAKPOINT_POLL: Duration = Duration::from_secs(20);
 
 impl Watch {
     /// Starts watching from now: earlier events and log lines do not count.
@@ -96,6 +110,25 @@ impl Watch {
                     nth: *nth,
                 })
             }
+            Trigger::SignerCall {
+                node,
+                request,
+                nth,
+                at,
+                ..
+            } => {
+                let b = cluster
+                    .node(node)?
+                    .arm_breakpoint(request, *nth, *at)
+                    .await?;
+                Ok(Watch::Breakpoint {
+                    node: node.clone(),
+                    request: request.clone(),
+                    at: *at,
+                    nth: *nth,
+                    id: b.id,
+                })
+            }
         }
     }
 
@@ -126,8 +159,63 @@ impl Watch {
                             if seen == nth {
                                 return Ok(Reached {
                                     evidence: format!("{node}: {e:?}"),
+                                    held: None,
                                 });
                             }
+                        }
+                    }
+                }
+            }
+            Watch::Breakpoint {
+                node,
+                request,
+                at,
+                mut nth,
+                mut id,
+            } => {
+                let n = cluster.node(&node)?;
+                loop {
+                    match n.breakpoint(id, BREAKPOINT_POLL).await {
+                        Ok(b) => {
+                            if let Some(hit) = b.hit {
+                                let channel = hit
+                                    .dbid
+                                    .map(|d| format!(" (channel dbid {d})"))
+                                    .unwrap_or_default();
+                                return Ok(Reached {
+                                    evidence: format!(
+                                        "{node} holds {}{channel}, {}",
+                                        hit.detail,
+                                        match at {
+                                            SignerMoment::Request => "not yet sent to vlsd",
+                                            SignerMoment::Reply =>
+                                                "answered by vlsd, answer not yet seen by the node",
+                                        }
+                                    ),
+                                    held: Some((node, id)),
+                                });
+                            }
+                            if b.released {
+                                return Err(HarnessError::component(
+                                    &node,
+                                    format!("breakpoint {id} was released before it was hit"),
+                                ));
+                            }
+                        }
+                        // The node restarted and forgot the breakpoint: arm
+                        // it again for the matches still to come.
+                        Err(HarnessError::NodeApi { code, .. }) if code == "unknown_breakpoint" => {
+                            if let Ok(b) = n.arm_breakpoint(&request, nth, at).await {
+                                id = b.id;
+                            }
+                        }
+                        // The node is down for a while (a fault); keep watching.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                    // Count what the node saw before a restart could lose it.
+                    if let Ok(b) = n.breakpoint(id, Duration::ZERO).await {
+                        if b.hit.is_none() && b.seen > 0 && b.nth > b.seen {
+                            nth = b.nth - b.seen;
                         }
                     }
                 }
@@ -139,10 +227,9 @@ impl Watch {
     /// The signer-log half of [`Watch::reached`]; needs no cluster.
     async fn reached_log(self) -> Result<Reached> {
         match self {
-            Watch::Event { node, .. } => Err(HarnessError::component(
-                node,
-                "internal: an event watch read as a log watch",
-            )),
+            Watch::Event { node, .. } | Watch::Breakpoint { node, .. } => Err(
+                HarnessError::component(node, "internal: a node watch read as a log watch"),
+            ),
             Watch::Log {
                 path,
                 mut offset,
@@ -162,6 +249,7 @@ impl Watch {
                             if seen == nth {
                                 return Ok(Reached {
                                     evidence: line.trim_end().to_string(),
+                                    held: None,
                                 });
                             }
                         }
@@ -176,11 +264,7 @@ impl Watch {
 /// A request name as a whole word, so `SignRemoteCommitmentTx` does not
 /// count `SignRemoteCommitmentTx2`.
 pub fn request_pattern(request: &str) -> Result<Regex> {
-    if request.is_empty()
-        || !request
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !crate::scenario::is_request_name(request) {
         return Err(HarnessError::component(
             "checkpoint",
             format!("signer_request `{request}`: expected a request type name like SignRemoteCommitmentTx2"),

@@ -562,6 +562,7 @@ pub struct ClusterBuilder {
     run_id: Option<String>,
     rpc_timeout: Option<Duration>,
     overrides: HashMap<String, Overrides>,
+    defer_restored_validation: Vec<String>,
 }
 
 impl ClusterBuilder {
@@ -587,6 +588,13 @@ impl ClusterBuilder {
     /// Starts component `name` (`bitcoind`, `alice`, `vlsd-alice`) with libfaketime preloaded.
     pub fn with_faketime(mut self, name: impl Into<String>) -> Self {
         self.overrides.entry(name.into()).or_default().faketime = true;
+        self
+    }
+
+    /// Vlsd node `name` lets VLS's client defer holder-commitment validation
+    /// after a restart, as upstream does (to reproduce what that leads to).
+    pub fn with_deferred_validation(mut self, name: impl Into<String>) -> Self {
+        self.defer_restored_validation.push(name.into());
         self
     }
 
@@ -676,6 +684,7 @@ impl ClusterBuilder {
         for (name, signer) in &self.nodes {
             let bitcoind = cluster.bitcoind()?;
             let n = LdkNode::builder(&cluster.images.lnnode, name, *signer)
+                .defer_restored_validation(self.defer_restored_validation.contains(name))
                 .create(&cluster.resources, bitcoind)
                 .await?;
             cluster.nodes.insert(name.clone(), n);

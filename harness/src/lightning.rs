@@ -31,42 +31,75 @@ pub async fn wait_funded(node: &LdkNode, sat: u64) -> Result<()> {
     .await
 }
 
-/// Sends `sat` from bitcoind's wallet to `node`'s wallet and confirms it.
+/// Sends `sat` from bitcoind's wallet to `node`'s wallet as one new coin and
+/// confirms it.
 pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
+    let before = node.balance().await?.wallet_trusted_sat;
     let addr = node.new_address().await?;
     let b = cluster.bitcoind()?;
     b.send_to(&addr, sat).await?;
     b.mine(1).await?;
-    wait_funded(node, sat).await
+    wait_funded(node, before + sat).await
 }
 
 /// Connects `from` to `to` and opens a channel of `sat`; returns the
-/// channel id once the funding transaction is broadcast.
+/// channel id once the funding transaction is in bitcoind's mempool (or
+/// chain), so blocks mined next confirm it.
 pub async fn open_pending(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<String> {
-    request_open(cluster, from, to, sat).await?;
+    let temporary = request_open(cluster, from, to, sat).await?;
     let f = cluster.node(from)?;
+    // Match this request's channel: an earlier open to the same peer (one
+    // a fault interrupted) can turn pending now too.
     let pending = f
         .wait_event("channel pending", STEP, &|e| {
-            matches!(e, NodeEvent::ChannelPending { .. })
+            matches!(e, NodeEvent::ChannelPending { temporary_channel_id: Some(t), .. } if *t == temporary)
         })
         .await?;
-    match pending {
-        NodeEvent::ChannelPending { channel_id, .. } => Ok(channel_id),
-        other => Err(HarnessError::component(
+    let NodeEvent::ChannelPending {
+        channel_id,
+        funding_txo,
+        ..
+    } = pending
+    else {
+        return Err(HarnessError::component(
             from,
-            format!("unexpected event {other:?}"),
-        )),
-    }
+            format!("unexpected event {pending:?}"),
+        ));
+    };
+    let (txid, vout) = funding_txo
+        .split_once(':')
+        .and_then(|(t, v)| Some((t.to_string(), v.parse::<u32>().ok()?)))
+        .ok_or_else(|| {
+            HarnessError::component(
+                from,
+                format!("funding outpoint `{funding_txo}`: expected txid:vout"),
+            )
+        })?;
+    // LDK reports the channel pending as it hands the funding transaction to
+    // the node's broadcaster, which sends it a moment later.
+    let b = cluster.bitcoind()?;
+    wait::until(
+        &format!("{from}: funding transaction {funding_txo} in bitcoind"),
+        STEP,
+        || async {
+            match b.has_output(&txid, vout).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("not in the mempool or chain yet".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    Ok(channel_id)
 }
 
-/// Connects `from` to `to` and asks it to open a channel; returns while
-/// the two negotiate.
-pub async fn request_open(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<()> {
+/// Connects `from` to `to` and asks it to open a channel; returns the
+/// temporary channel id while the two negotiate.
+pub async fn request_open(cluster: &Cluster, from: &str, to: &str, sat: u64) -> Result<String> {
     let (f, t) = (cluster.node(from)?, cluster.node(to)?);
     let to_info = t.info().await?;
     f.connect(&to_info.node_id, &t.p2p_addr()).await?;
-    f.open_channel(&to_info.node_id, sat).await?;
-    Ok(())
+    f.open_channel(&to_info.node_id, sat).await
 }
 
 /// Waits until `node`'s VLS frontend has fed vlsd every block up to

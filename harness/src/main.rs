@@ -33,6 +33,9 @@ enum Command {
         /// Keep containers, network and volumes afterwards.
         #[arg(long)]
         keep: bool,
+        /// Of a matrix file, run only this case (`key=value,...`, as reports name it).
+        #[arg(long)]
+        case: Option<String>,
     },
     /// Parse and validate scenario files without running them.
     Check {
@@ -89,12 +92,33 @@ async fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> harness::Result<u8> {
     match command {
-        Command::Run { files, seed, keep } => {
+        Command::Run {
+            files,
+            seed,
+            keep,
+            case,
+        } => {
             // Validate every file before touching Docker: bad input fails fast.
-            let scenarios = files
-                .iter()
-                .map(|f| Scenario::load(f))
-                .collect::<harness::Result<Vec<_>>>()?;
+            let mut scenarios = Vec::new();
+            for f in &files {
+                let all = Scenario::load_all(f)?;
+                let known: Vec<String> = all.iter().map(|s| s.case.clone()).collect();
+                let picked: Vec<Scenario> = all
+                    .into_iter()
+                    .filter(|s| case.as_ref().is_none_or(|c| *c == s.case))
+                    .collect();
+                if picked.is_empty() {
+                    return Err(HarnessError::ScenarioFile {
+                        path: f.clone(),
+                        reason: format!(
+                            "no case `{}` (cases: {})",
+                            case.as_deref().unwrap_or_default(),
+                            known.join("; ")
+                        ),
+                    });
+                }
+                scenarios.extend(picked);
+            }
             let opts = RunOptions { seed, keep };
             let mut reports = Vec::new();
             for s in &scenarios {
@@ -129,8 +153,11 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
         }
         Command::Check { files } => {
             for f in &files {
-                let s = Scenario::load(f)?;
-                println!("{}: ok ({}, {} steps)", f.display(), s.name, s.steps.len());
+                let all = Scenario::load_all(f)?;
+                match all.as_slice() {
+                    [s] => println!("{}: ok ({}, {} steps)", f.display(), s.name, s.steps.len()),
+                    _ => println!("{}: ok ({} matrix cases)", f.display(), all.len()),
+                }
             }
             Ok(0)
         }
@@ -151,14 +178,19 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
                 .collect();
             files.sort();
             for f in &files {
-                let s = Scenario::load(f)?;
+                let all = Scenario::load_all(f)?;
+                let Some(s) = all.first() else { continue };
+                let name = match all.len() {
+                    1 => s.name.clone(),
+                    n => format!("{} (x{n})", s.name.split('[').next().unwrap_or_default()),
+                };
                 let summary = s
                     .description
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" ");
                 let short: String = summary.chars().take(90).collect();
-                println!("{:<36} {:>3} steps  {}", s.name, s.steps.len(), short);
+                println!("{:<36} {:>3} steps  {}", name, s.steps.len(), short);
             }
             Ok(0)
         }

@@ -86,6 +86,8 @@ pub struct Stable {
 pub struct RunReport {
     pub scenario: String,
     pub file: PathBuf,
+    /// The matrix case of the file (empty without a matrix).
+    pub case: String,
     pub seed: u64,
     pub run_id: String,
     pub run_dir: PathBuf,
@@ -106,6 +108,7 @@ impl RunReport {
         RunReport {
             scenario: scenario.to_string(),
             file: PathBuf::new(),
+            case: String::new(),
             seed: 0,
             run_id: run_id.to_string(),
             run_dir: run_dir.to_path_buf(),
@@ -198,8 +201,13 @@ impl RunReport {
 
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
+        let case = if self.case.is_empty() {
+            String::new()
+        } else {
+            format!(" --case {}", self.case)
+        };
         format!(
-            "cargo run -p harness -- run {} --seed {}",
+            "cargo run -p harness -- run {} --seed {}{case}",
             self.file.display(),
             self.seed
         )

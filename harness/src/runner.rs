@@ -119,6 +119,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
     for node in &topo.signers {
         builder = builder.signer(node);
     }
+    for node in &topo.defer_restored_validation {
+        builder = builder.with_deferred_validation(node);
+    }
     for c in scenario.skewed_components() {
         builder = builder.with_faketime(c);
     }
@@ -135,6 +138,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
 
     let mut report = RunReport::new(&scenario.name, cluster.run_id(), cluster.run_dir());
     report.file = scenario.path.clone();
+    report.case = scenario.case.clone();
     report.seed = seed;
     for (label, took) in cluster.startup() {
         report.push(label, *took);
@@ -219,9 +223,18 @@ async fn drive(scenario: &Scenario, world: &World<'_>, report: &mut RunReport) -
             armed.push(
                 async move {
                     let out = async {
-                        let reached = watch.reached(world.cluster).await?;
-                        let detail = world.apply_fault(&fault).await?;
-                        Ok((reached, detail))
+                        let mut reached = watch.reached(world.cluster).await?;
+                        if let Some((node, _)) = &reached.held {
+                            // The node is still, so vlsd's state is the one
+                            // this moment of the exchange left.
+                            let state = signer_commitments(world.cluster, node).await;
+                            reached.evidence = format!("{}; {state}", reached.evidence);
+                        }
+                        let applied = world.apply_fault(&fault).await;
+                        if let Some((node, id)) = &reached.held {
+                            release_held(world.cluster, node, *id).await;
+                        }
+                        Ok((reached, applied?))
                     }
                     .await;
                     (i, out)
@@ -346,6 +359,42 @@ async fn drive(scenario: &Scenario, world: &World<'_>, report: &mut RunReport) -
         return Err(HarnessError::Assertion(failed.join("; ")));
     }
     Ok(())
+}
+
+/// vlsd's commitment numbers for each of `node`'s channels, from its state
+/// on disk (read while the container is paused).
+async fn signer_commitments(cluster: &Cluster, node: &str) -> String {
+    let signer = match cluster.signer(node) {
+        Ok(s) => s,
+        Err(e) => return format!("vlsd state not read: {e}"),
+    };
+    match crate::artifacts::snapshot_signer(signer).await {
+        Ok((snapshot, _)) => {
+            let parts: Vec<String> = snapshot
+                .channels
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} next_holder_commit_num {}, next_counterparty_commit_num {}",
+                        c.label(),
+                        c.next_holder_commit_num,
+                        c.next_counterparty_commit_num
+                    )
+                })
+                .collect();
+            format!("vlsd-{node}: {}", parts.join("; "))
+        }
+        Err(e) => format!("vlsd-{node} state not read: {e}"),
+    }
+}
+
+/// Lets the node go on past a held request, if the fault left it running.
+async fn release_held(cluster: &Cluster, node: &str, id: u64) {
+    let Ok(n) = cluster.node(node) else { return };
+    if let Err(e) = n.release_breakpoint(id).await {
+        // A killed or stopped node has nothing left to release.
+        tracing::debug!(node, id, error = %e, "breakpoint not released");
+    }
 }
 
 fn on_fired(
@@ -477,6 +526,10 @@ async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
             lightning::wait_synced_best_effort(cluster, &nodes).await;
             Ok(None)
         }
+        Action::Fund(f) => {
+            lightning::fund(cluster, cluster.node(&f.node)?, f.sat).await?;
+            Ok(None)
+        }
         Action::MineUntilSettled(max) => {
             let nodes: Vec<_> = cluster.nodes().collect();
             let mined = lightning::mine_until_settled(cluster, &nodes, *max).await?;
@@ -578,8 +631,17 @@ async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
 async fn open_channel(world: &World<'_>, o: &OpenChannelSpec) -> Result<String> {
     let cluster = world.cluster;
     if !o.pending {
-        lightning::request_open(cluster, &o.from, &o.to, o.capacity_sat).await?;
-        return Ok(format!("{} asked {} to open a channel", o.from, o.to));
+        return match lightning::request_open(cluster, &o.from, &o.to, o.capacity_sat).await {
+            Ok(_) => Ok(format!("{} asked {} to open a channel", o.from, o.to)),
+            // The opener went down while it took the request (a fault
+            // fired mid-request); what became of the channel is for the
+            // later steps to see.
+            Err(HarnessError::Rpc { reason, .. }) => Ok(format!(
+                "{} went down while asking {} to open a channel: {reason}",
+                o.from, o.to
+            )),
+            Err(e) => Err(e),
+        };
     }
     let id = lightning::open_pending(cluster, &o.from, &o.to, o.capacity_sat).await?;
     if o.confirm {
@@ -642,9 +704,23 @@ async fn pay(world: &World<'_>, p: &PaySpec) -> Result<Option<String>> {
     for _ in 0..p.count {
         if !p.wait {
             let invoice = to.invoice(p.amount_msat, None).await?;
-            let hash = from.pay(&invoice.invoice).await?;
+            match from.pay(&invoice.invoice).await {
+                Ok(_) => {}
+                // The payer went down while it was sending (a fault fired
+                // mid-request): whether the payment left is for its own
+                // records to say once it is back (`wait_for.payments`).
+                Err(HarnessError::Rpc { reason, .. }) => world.log(
+                    EntryKind::Step,
+                    format!(
+                        "{} went down while sending {}",
+                        p.from, invoice.payment_hash
+                    ),
+                    Some(reason),
+                ),
+                Err(e) => return Err(e),
+            }
             if let Ok(mut u) = world.unwaited.lock() {
-                u.push((p.from.clone(), hash));
+                u.push((p.from.clone(), invoice.payment_hash.clone()));
             }
             continue;
         }

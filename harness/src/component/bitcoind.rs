@@ -292,6 +292,14 @@ impl Bitcoind {
             .map(|_| ())
     }
 
+    /// True once output `txid:vout` exists, in the mempool or unspent in the chain.
+    pub async fn has_output(&self, txid: &str, vout: u32) -> Result<bool> {
+        let v: Value = self
+            .call("gettxout", vec![json!(txid), json!(vout), json!(true)])
+            .await?;
+        Ok(!v.is_null())
+    }
+
     /// Sends `sat` from the wallet; returns the txid.
     pub async fn send_to(&self, address: &str, sat: u64) -> Result<String> {
         let btc = Amount::from_sat(sat).to_btc();

@@ -20,6 +20,8 @@ use crate::wait;
 use crate::wait::NotYet;
 
 pub const ADMIN_PORT: u16 = 8080;
+/// lnnode's control endpoint (signer breakpoints), vlsd nodes only.
+pub const CONTROL_PORT: u16 = 8081;
 
 /// (node start time, last event sequence consumed).
 pub type EventCursor = (u64, u64);
@@ -31,9 +33,17 @@ pub struct LdkNodeBuilder {
     name: String,
     signer: SignerChoice,
     ready_timeout: Duration,
+    defer_restored_validation: bool,
 }
 
 impl LdkNodeBuilder {
+    /// Leave holder-commitment validation of restored channels to VLS's
+    /// client, deferral and all (`lnnode --defer-restored-validation`).
+    pub fn defer_restored_validation(mut self, on: bool) -> Self {
+        self.defer_restored_validation = on;
+        self
+    }
+
     pub fn with_ready_timeout(mut self, t: Duration) -> Self {
         self.ready_timeout = t;
         self
@@ -43,31 +53,40 @@ impl LdkNodeBuilder {
     /// node serves nothing until its vlsd has connected.
     pub async fn create(self, res: &Resources, bitcoind: &Bitcoind) -> Result<LdkNode> {
         let (user, password) = bitcoind.rpc_credentials();
-        let spec = ContainerSpec::new(&self.name, &self.image)
-            .with_cmd([
-                "--datadir".to_string(),
-                "/data".to_string(),
-                "--signer".to_string(),
-                match self.signer {
-                    SignerChoice::Vlsd => "vlsd",
-                    SignerChoice::Local => "local",
-                }
-                .to_string(),
-                "--signer-listen".to_string(),
-                format!("0.0.0.0:{NODE_SIGNER_PORT}"),
-                "--p2p-listen".to_string(),
-                format!("0.0.0.0:{P2P_PORT}"),
-                "--admin-listen".to_string(),
-                format!("0.0.0.0:{ADMIN_PORT}"),
-                "--bitcoind-rpc".to_string(),
-                bitcoind.internal_rpc_url(),
-                "--bitcoind-rpc-user".to_string(),
-                user.to_string(),
-                "--bitcoind-rpc-password-file".to_string(),
-                "/run/bitcoind-rpc-password".to_string(),
-                "--bitcoind-wallet".to_string(),
-                self.name.clone(),
-            ])
+        let mut cmd = vec![
+            "--datadir".to_string(),
+            "/data".to_string(),
+            "--signer".to_string(),
+            match self.signer {
+                SignerChoice::Vlsd => "vlsd",
+                SignerChoice::Local => "local",
+            }
+            .to_string(),
+            "--signer-listen".to_string(),
+            format!("0.0.0.0:{NODE_SIGNER_PORT}"),
+            "--p2p-listen".to_string(),
+            format!("0.0.0.0:{P2P_PORT}"),
+            "--admin-listen".to_string(),
+            format!("0.0.0.0:{ADMIN_PORT}"),
+            "--bitcoind-rpc".to_string(),
+            bitcoind.internal_rpc_url(),
+            "--bitcoind-rpc-user".to_string(),
+            user.to_string(),
+            "--bitcoind-rpc-password-file".to_string(),
+            "/run/bitcoind-rpc-password".to_string(),
+            "--bitcoind-wallet".to_string(),
+            self.name.clone(),
+        ];
+        if self.signer == SignerChoice::Vlsd {
+            // The harness is lnnode's only client: it may hold signer requests.
+            cmd.push("--control-listen".to_string());
+            cmd.push(format!("0.0.0.0:{CONTROL_PORT}"));
+            if self.defer_restored_validation {
+                cmd.push("--defer-restored-validation".to_string());
+            }
+        }
+        let mut spec = ContainerSpec::new(&self.name, &self.image)
+            .with_cmd(cmd)
             .with_file(
                 "/run/bitcoind-rpc-password",
                 password.as_bytes().to_vec(),
@@ -79,6 +98,9 @@ impl LdkNodeBuilder {
             .with_published_port(ADMIN_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(10));
+        if self.signer == SignerChoice::Vlsd {
+            spec = spec.with_published_port(CONTROL_PORT);
+        }
         let container = res.start(spec).await?;
         Ok(LdkNode {
             container,
@@ -117,6 +139,7 @@ impl LdkNode {
             name: name.to_string(),
             signer,
             ready_timeout: Duration::from_secs(90),
+            defer_restored_validation: false,
         }
     }
 
@@ -133,8 +156,8 @@ impl LdkNode {
         format!("{}:{P2P_PORT}", self.container.name())
     }
 
-    async fn url(&self, path: &str) -> Result<String> {
-        let port = self.container.host_port(ADMIN_PORT).await?;
+    async fn url(&self, port: u16, path: &str) -> Result<String> {
+        let port = self.container.host_port(port).await?;
         Ok(format!("http://127.0.0.1:{port}{path}"))
     }
 
@@ -144,7 +167,17 @@ impl LdkNode {
         path: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let url = self.url(path).await?;
+        self.request_on(ADMIN_PORT, method, path, body).await
+    }
+
+    async fn request_on<T: DeserializeOwned>(
+        &self,
+        port: u16,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
+        let url = self.url(port, path).await?;
         let mut req = self.http.request(method, &url);
         if let Some(b) = &body {
             req = req.json(b);
@@ -194,6 +227,36 @@ impl LdkNode {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Holds the `nth` signer request of type `request` the node makes from
+    /// now on, at `at`, until [`LdkNode::release_breakpoint`].
+    pub async fn arm_breakpoint(
+        &self,
+        request: &str,
+        nth: u32,
+        at: lnnode_api::SignerMoment,
+    ) -> Result<lnnode_api::Breakpoint> {
+        self.request_on(
+            CONTROL_PORT,
+            reqwest::Method::POST,
+            "/v1/breakpoints",
+            Some(json!({"request": request, "nth": nth, "at": at})),
+        )
+        .await
+    }
+
+    /// The breakpoint once hit (or released), or as it is after `timeout`.
+    pub async fn breakpoint(&self, id: u64, timeout: Duration) -> Result<lnnode_api::Breakpoint> {
+        let path = format!("/v1/breakpoints/{id}?timeout_ms={}", timeout.as_millis());
+        self.request_on(CONTROL_PORT, reqwest::Method::GET, &path, None)
+            .await
+    }
+
+    pub async fn release_breakpoint(&self, id: u64) -> Result<lnnode_api::Breakpoint> {
+        let path = format!("/v1/breakpoints/{id}/release");
+        self.request_on(CONTROL_PORT, reqwest::Method::POST, &path, Some(json!({})))
+            .await
+    }
+
     /// Waits until the admin API answers (for a vlsd node: vlsd connected too).
     pub async fn wait_ready(&self) -> Result<NodeInfo> {
         let what = format!("{}: admin API ready", self.container.name());
@@ -228,17 +291,15 @@ impl LdkNode {
         cursor: &mut EventCursor,
         timeout: Duration,
     ) -> Result<Vec<NodeEvent>> {
+        // `started_at` lets a restarted node answer from its new sequence
+        // at once, instead of waiting out the long poll on the old count.
         let path = format!(
-            "/v1/events?after={}&timeout_ms={}",
+            "/v1/events?after={}&timeout_ms={}&started_at={}",
             cursor.1,
-            timeout.as_millis()
+            timeout.as_millis(),
+            cursor.0
         );
-        let mut reply: lnnode_api::Events = self.get(&path).await?;
-        if reply.started_at != cursor.0 && cursor.1 > 0 {
-            // The node restarted: the server filtered by the old sequence,
-            // so ask again from the start of the new one.
-            reply = self.get("/v1/events?after=0&timeout_ms=0").await?;
-        }
+        let reply: lnnode_api::Events = self.get(&path).await?;
         let mut last = if reply.started_at != cursor.0 {
             0
         } else {

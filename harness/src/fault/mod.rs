@@ -62,6 +62,11 @@ pub enum Fault {
     Kill {
         target: String,
     },
+    /// SIGKILL, then start again at once, as a supervisor (systemd, a
+    /// restart policy) brings a crashed process back. Nothing stays in force.
+    Crash {
+        target: String,
+    },
     /// SIGTERM, SIGKILL after the component's grace period.
     Stop {
         target: String,
@@ -141,6 +146,7 @@ impl Fault {
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Kill { .. } => "kill",
+            Fault::Crash { .. } => "crash",
             Fault::Stop { .. } => "stop",
             Fault::Start { .. } => "start",
             Fault::Restart { .. } => "restart",
@@ -157,8 +163,9 @@ impl Fault {
     }
 
     /// Every kind, for documentation and coverage checks.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "kill",
+        "crash",
         "stop",
         "start",
         "restart",
@@ -176,6 +183,7 @@ impl Fault {
     pub fn target(&self) -> &str {
         match self {
             Fault::Kill { target }
+            | Fault::Crash { target }
             | Fault::Stop { target }
             | Fault::Start { target }
             | Fault::Restart { target }
@@ -201,7 +209,10 @@ impl Fault {
 
     /// True when the target runs afterwards and must be waited on before use.
     pub fn brings_up(&self) -> bool {
-        matches!(self, Fault::Start { .. } | Fault::Restart { .. })
+        matches!(
+            self,
+            Fault::Start { .. } | Fault::Restart { .. } | Fault::Crash { .. }
+        )
     }
 
     /// True when the target's processes are gone afterwards.
@@ -362,6 +373,17 @@ impl Injector {
             Fault::Kill { .. } => {
                 container.kill().await?;
                 (Some(Undo::Start), "SIGKILL".to_string())
+            }
+            Fault::Crash { .. } => {
+                if container.buffers_writes() {
+                    crash_under_agent(container).await?;
+                } else {
+                    container.kill().await?;
+                    exited(container).await?;
+                }
+                container.start().await?;
+                self.after_start(cluster, target).await?;
+                (None, "SIGKILL, started again".to_string())
             }
             Fault::PowerCut { .. } => {
                 if !container.buffers_writes() {
@@ -554,6 +576,11 @@ async fn crash_under_agent(container: &crate::container::Container) -> Result<()
         ])
         .await?
         .ok(container.name(), "kill: SIGKILL to the program")?;
+    exited(container).await
+}
+
+/// Waits until the container's processes are gone (a kill is asynchronous).
+async fn exited(container: &crate::container::Container) -> Result<()> {
     crate::wait::until(
         &format!("{} to exit after its program was killed", container.name()),
         std::time::Duration::from_secs(30),
@@ -631,6 +658,7 @@ mod tests {
     fn kinds_list_matches_the_enum() {
         let samples = [
             Fault::Kill { target: "t".into() },
+            Fault::Crash { target: "t".into() },
             Fault::Stop { target: "t".into() },
             Fault::Start { target: "t".into() },
             Fault::Restart { target: "t".into() },

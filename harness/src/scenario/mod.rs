@@ -4,6 +4,7 @@
 //! file, line, column, field and what was expected. The format is
 //! documented in docs/scenarios.md; its JSON Schema comes from [`spec`].
 
+pub mod matrix;
 pub mod spec;
 
 use std::ops::Range;
@@ -12,16 +13,20 @@ use std::path::{Path, PathBuf};
 use crate::error::{HarnessError, Result};
 use crate::fault::Fault;
 use crate::node::SignerChoice;
+pub use lnnode_api::SignerMoment;
 
 pub use spec::{
-    AssertSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, OpenChannelSpec,
+    AssertSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
     PayOutcome, PaySpec, RecoverSpec, SnapshotSpec, WaitSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub path: PathBuf,
+    /// The file's name, with the matrix case in brackets (`name[at=reply]`).
     pub name: String,
+    /// The matrix case (`key=value,...`); empty for a file without a matrix.
+    pub case: String,
     pub description: String,
     pub seed: u64,
     pub topology: Topology,
@@ -41,6 +46,9 @@ pub struct Topology {
     pub fund_sat: u64,
     /// fsync each power-cut vlsd's seed file after start (see `TopologySpec`).
     pub sync_seed: bool,
+    /// vlsd nodes whose lnnode keeps VLS's client deferring holder-commitment
+    /// validation after a restart (see `NodeSpec`).
+    pub defer_restored_validation: Vec<String>,
 }
 
 impl Topology {
@@ -87,6 +95,7 @@ pub struct Step {
 pub enum Action {
     Mine(u64),
     MineUntilSettled(u32),
+    Fund(FundSpec),
     OpenChannel(OpenChannelSpec),
     Pay(PaySpec),
     Settle(String),
@@ -135,12 +144,23 @@ pub enum Trigger {
         request: String,
         nth: u32,
     },
+    /// The `nth` signer request of type `request` that vlsd-signed `node`
+    /// makes after arming, held by the node at `at` until the fault is applied.
+    SignerCall {
+        name: String,
+        node: String,
+        request: String,
+        nth: u32,
+        at: SignerMoment,
+    },
 }
 
 impl Trigger {
     pub fn name(&self) -> &str {
         match self {
-            Trigger::NodeEvent { name, .. } | Trigger::SignerRequest { name, .. } => name,
+            Trigger::NodeEvent { name, .. }
+            | Trigger::SignerRequest { name, .. }
+            | Trigger::SignerCall { name, .. } => name,
         }
     }
 
@@ -155,6 +175,20 @@ impl Trigger {
                 nth,
                 ..
             } => format!("{} {request} on {signer}", ordinal(*nth)),
+            Trigger::SignerCall {
+                node,
+                request,
+                nth,
+                at,
+                ..
+            } => format!(
+                "{} {request} of {node}, held {}",
+                ordinal(*nth),
+                match at {
+                    SignerMoment::Request => "before vlsd sees it",
+                    SignerMoment::Reply => "after vlsd answered",
+                }
+            ),
         }
     }
 }
@@ -188,6 +222,7 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Mine(n) => format!("mine {n}"),
+            Action::Fund(f) => format!("fund {} with {} sat", f.node, f.sat),
             Action::MineUntilSettled(n) => format!("mine until settled (max {n})"),
             Action::OpenChannel(o) => format!(
                 "open channel {} -> {} ({} sat{})",
@@ -257,11 +292,26 @@ fn describe_assertion(a: &Assertion) -> String {
     }
 }
 
-const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `snapshot`, `recover`, `assert`";
+const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `snapshot`, `recover`, `assert`";
 
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file without a matrix (or with one case).
     pub fn load(path: &Path) -> Result<Scenario> {
+        let mut all = Scenario::load_all(path)?;
+        if all.len() != 1 {
+            return Err(HarnessError::ScenarioFile {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "a matrix of {} cases; run it with `harness run` (or pick one with --case)",
+                    all.len()
+                ),
+            });
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Reads and validates a scenario file: one scenario per matrix case.
+    pub fn load_all(path: &Path) -> Result<Vec<Scenario>> {
         let text = std::fs::read_to_string(path).map_err(|e| HarnessError::ScenarioFile {
             path: path.to_path_buf(),
             reason: match e.kind() {
@@ -269,7 +319,50 @@ impl Scenario {
                 _ => format!("cannot read: {e}"),
             },
         })?;
-        Scenario::parse(path, &text)
+        Scenario::parse_all(path, &text)
+    }
+
+    /// Parses scenario text with a matrix into its cases; `path` is used
+    /// for messages only.
+    pub fn parse_all(path: &Path, text: &str) -> Result<Vec<Scenario>> {
+        let err_at = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            HarnessError::ScenarioParse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        // The matrix is read first. Placeholders may stand where TOML wants
+        // a number or a boolean (`nth = ${nth}`), so each reads as 0 here;
+        // only `[matrix]` is taken from this parse.
+        let head: spec::MatrixOnly = toml::from_str(&matrix::blank(text)).map_err(|e| {
+            err_at(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().to_string(),
+            )
+        })?;
+        let span = head.matrix.span();
+        let cases =
+            matrix::cases(head.matrix.get_ref()).map_err(|e| err_at(span.start, e.to_string()))?;
+        let mut out = Vec::new();
+        for case in cases {
+            let rendered = case.render(text);
+            if let Some((offset, key)) = matrix::leftover(&rendered) {
+                return Err(err_at(
+                    offset,
+                    format!("`${{{key}}}` is not a key of [matrix]"),
+                ));
+            }
+            let mut s = Scenario::parse(path, &rendered)?;
+            s.case = case.label();
+            if !s.case.is_empty() {
+                s.name = format!("{}[{}]", s.name, s.case);
+            }
+            out.push(s);
+        }
+        Ok(out)
     }
 
     /// Components whose wall clock a step skews (started with libfaketime).
@@ -378,6 +471,13 @@ impl Scenario {
             }
             if let Some(n) = s.mine_until_settled {
                 actions.push(Action::MineUntilSettled(n));
+            }
+            if let Some(f) = s.fund {
+                node(&f.node, "fund.node")?;
+                if f.sat == 0 {
+                    return Err(at("fund.sat: expected 1 or more".to_string()));
+                }
+                actions.push(Action::Fund(f));
             }
             if let Some(o) = s.open_channel {
                 node(&o.from, "open_channel.from")?;
@@ -558,6 +658,7 @@ impl Scenario {
                 action,
                 Action::Mine(_)
                     | Action::MineUntilSettled(_)
+                    | Action::Fund(_)
                     | Action::Assert(Assertion::Height(_))
                     | Action::Assert(Assertion::WalletSat(_))
             );
@@ -582,8 +683,30 @@ impl Scenario {
                     if nth == 0 {
                         return Err(at("when.nth: expected 1 or more".to_string()));
                     }
-                    Some(match (w.event, w.node, w.signer_request, w.signer) {
-                        (Some(event), Some(n), None, None) => {
+                    Some(match (w.event, w.node, w.signer_request, w.signer, w.signer_call) {
+                        (None, Some(n), None, None, Some(request)) => {
+                            node(&n, "when.node")?;
+                            if !topology
+                                .nodes
+                                .iter()
+                                .any(|(x, s)| *x == n && *s == SignerChoice::Vlsd)
+                            {
+                                return Err(at(format!(
+                                    "when.node: `{n}` does not sign through vlsd; `signer_call` holds a vlsd node's requests"
+                                )));
+                            }
+                            if !is_request_name(&request) {
+                                return Err(at(format!("when.signer_call: `{request}` is not a request type name like ValidateCommitmentTx2")));
+                            }
+                            Trigger::SignerCall {
+                                name,
+                                node: n,
+                                request,
+                                nth,
+                                at: w.at.unwrap_or(SignerMoment::Request),
+                            }
+                        }
+                        (Some(event), Some(n), None, None, None) => {
                             node(&n, "when.node")?;
                             Trigger::NodeEvent {
                                 name,
@@ -592,7 +715,7 @@ impl Scenario {
                                 nth,
                             }
                         }
-                        (None, None, Some(request), Some(signer)) => {
+                        (None, None, Some(request), Some(signer), None) => {
                             component(&signer, "when.signer")?;
                             if !signer.starts_with("vlsd-") {
                                 return Err(at(format!(
@@ -607,7 +730,7 @@ impl Scenario {
                             }
                         }
                         _ => return Err(at(
-                            "when: expected `event` with `node`, or `signer_request` with `signer`"
+                            "when: expected `event` with `node`, `signer_request` with `signer`, or `signer_call` with `node`"
                                 .to_string(),
                         )),
                     })
@@ -624,6 +747,7 @@ impl Scenario {
         Ok(Scenario {
             path: path.to_path_buf(),
             name: spec.name,
+            case: String::new(),
             description: spec.description,
             seed: spec.seed.unwrap_or(0),
             topology,
@@ -721,9 +845,19 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
         Ok(())
     };
     let mut nodes = Vec::new();
+    let mut defer_restored_validation = Vec::new();
     for n in &t.nodes {
         check_name(&n.name, "topology.nodes")?;
         nodes.push((n.name.clone(), n.signer));
+        if n.defer_restored_validation {
+            if n.signer != SignerChoice::Vlsd {
+                return Err(err(format!(
+                    "topology.nodes: `{}`: defer_restored_validation is about VLS's client; the node needs `signer = \"vlsd\"`",
+                    n.name
+                )));
+            }
+            defer_restored_validation.push(n.name.clone());
+        }
     }
     let mut signers = Vec::new();
     for s in &t.signers {
@@ -743,6 +877,7 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
         disks: t.disks.clone(),
         fund_sat: t.fund_sat,
         sync_seed: t.sync_seed,
+        defer_restored_validation,
     };
     let components = topo.components();
     let mut channel_names: Vec<String> = Vec::new();
@@ -782,6 +917,12 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
         }
     }
     Ok(topo)
+}
+
+/// The shape of a VLS protocol request type name (`SignRemoteCommitmentTx2`);
+/// whether the protocol has it, the signer (log) or node (breakpoint) knows.
+pub fn is_request_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn is_dns_label(s: &str) -> bool {

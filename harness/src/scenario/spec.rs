@@ -3,6 +3,8 @@
 //! table denies unknown keys. Semantic checks (names exist, exactly one
 //! action per step) happen in [`super::Scenario::parse`].
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -29,6 +31,21 @@ pub struct ScenarioFile {
     pub steps: Vec<Spanned<StepSpec>>,
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// One scenario per combination of these values; `${key}` in the file's
+    /// strings stands for the case's value (see docs/scenarios.md).
+    #[serde(default)]
+    pub matrix: BTreeMap<String, Vec<String>>,
+}
+
+/// Just the matrix of a scenario file, read before its cases are rendered.
+#[derive(Debug, Deserialize)]
+pub struct MatrixOnly {
+    #[serde(default = "empty_matrix")]
+    pub matrix: Spanned<BTreeMap<String, Vec<String>>>,
+}
+
+fn empty_matrix() -> Spanned<BTreeMap<String, Vec<String>>> {
+    Spanned::new(0..0, BTreeMap::new())
 }
 
 fn yes() -> bool {
@@ -73,6 +90,12 @@ fn default_fund() -> u64 {
 pub struct NodeSpec {
     pub name: String,
     pub signer: SignerChoice,
+    /// vlsd nodes only: let VLS's client defer holder-commitment validation
+    /// for channels restored after a restart, as it does upstream, so the
+    /// node reproduces the refusal it leads to (docs/findings.md). Off: the
+    /// node validates with vlsd at once.
+    #[serde(default)]
+    pub defer_restored_validation: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -116,6 +139,8 @@ pub struct StepSpec {
     /// Mine a block at a time until no node has anything left to claim or
     /// sweep (at most this many blocks).
     pub mine_until_settled: Option<u32>,
+    /// Send coins from bitcoind's wallet to a node's wallet and confirm them.
+    pub fund: Option<FundSpec>,
     pub open_channel: Option<OpenChannelSpec>,
     pub pay: Option<PaySpec>,
     /// Settle the held HTLC of this hold payment.
@@ -133,6 +158,15 @@ pub struct StepSpec {
     pub assert: Option<AssertSpec>,
     /// Only with `fault`: fire when this checkpoint is reached, not now.
     pub when: Option<TriggerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundSpec {
+    pub node: String,
+    /// One new coin of this many satoshis (a second coin lets a node fund a
+    /// channel while its first is tied up in another funding).
+    pub sat: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -254,6 +288,16 @@ pub struct TriggerSpec {
     /// ... of this signer (`vlsd-alice`).
     #[serde(default)]
     pub signer: Option<String>,
+    /// Or hold `node`'s own signer request of this type (the node must sign
+    /// through vlsd) and apply the fault while it is held: exact to the
+    /// request, where `signer_request` reads vlsd's log after the fact.
+    #[serde(default)]
+    pub signer_call: Option<String>,
+    /// With `signer_call`: hold it before vlsd sees it (`request`, the
+    /// default) or after vlsd answered and before the node sees the answer
+    /// (`reply`).
+    #[serde(default)]
+    pub at: Option<lnnode_api::SignerMoment>,
     /// The n-th occurrence after the fault is armed (default 1).
     #[serde(default)]
     pub nth: Option<u32>,

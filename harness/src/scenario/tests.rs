@@ -201,7 +201,7 @@ fn catalog_files_parse() {
     for entry in std::fs::read_dir(&dir).expect("catalog dir") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            Scenario::load_all(&path).unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
     }
@@ -233,4 +233,88 @@ fn power_cut_targets_run_on_the_buffering_layer() {
         s.topology.sync_seed,
         "seeds are fsynced unless the file says otherwise"
     );
+}
+
+const MATRIX: &str = "name = \"m\"\ndescription = \"d\"\n[matrix]\ncall = [\"ValidateRevocation\", \"SignRemoteCommitmentTx2\"]\nnth = [\"1\", \"2\"]\n[topology]\nnodes = [{ name = \"alice\", signer = \"vlsd\" }, { name = \"bob\", signer = \"local\" }]\n[[steps]]\nlabel = \"crash at ${call} #${nth}\"\nfault = { kind = \"crash\", target = \"alice\" }\nwhen = { node = \"alice\", signer_call = \"${call}\", at = \"reply\", nth = ${nth} }\n";
+
+#[test]
+fn a_matrix_is_one_scenario_per_case() {
+    let all = Scenario::parse_all(Path::new("m.toml"), MATRIX).expect("valid");
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "m[call=ValidateRevocation,nth=1]",
+            "m[call=ValidateRevocation,nth=2]",
+            "m[call=SignRemoteCommitmentTx2,nth=1]",
+            "m[call=SignRemoteCommitmentTx2,nth=2]"
+        ]
+    );
+    let last = &all[3];
+    assert_eq!(last.case, "call=SignRemoteCommitmentTx2,nth=2");
+    assert_eq!(last.steps[0].label, "crash at SignRemoteCommitmentTx2 #2");
+    assert_eq!(last.steps[0].line, 8, "lines are those of the file");
+    assert_eq!(
+        last.steps[0].action,
+        Action::Fault(Fault::Crash {
+            target: "alice".into()
+        })
+    );
+    assert_eq!(
+        last.steps[0].when,
+        Some(Trigger::SignerCall {
+            name: "crash at SignRemoteCommitmentTx2 #2".into(),
+            node: "alice".into(),
+            request: "SignRemoteCommitmentTx2".into(),
+            nth: 2,
+            at: SignerMoment::Reply,
+        })
+    );
+    let e = Scenario::load(Path::new("/nonexistent/m.toml")).expect_err("missing");
+    assert!(e.to_string().contains("no such scenario file"), "{e}");
+}
+
+#[test]
+fn a_placeholder_without_a_key_names_its_line() {
+    let text = MATRIX.replace("signer_call = \"${call}\"", "signer_call = \"${cal}\"");
+    let e = Scenario::parse_all(Path::new("m.toml"), &text).expect_err("typo");
+    let msg = e.to_string();
+    assert!(msg.starts_with("m.toml:11:"), "{msg}");
+    assert!(msg.contains("`${cal}` is not a key of [matrix]"), "{msg}");
+    let text = MATRIX.replace("[\"1\", \"2\"]", "[\"1\", \"2 x\"]");
+    let e = Scenario::parse_all(Path::new("m.toml"), &text).expect_err("value");
+    assert!(e.to_string().contains("matrix.nth: value `2 x`"), "{e}");
+}
+
+#[test]
+fn signer_calls_need_a_vlsd_node() {
+    let e = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"crash\", target = \"bob\" }}\nwhen = {{ node = \"bob\", signer_call = \"ValidateCommitmentTx2\" }}\n"
+    ))
+    .expect_err("local signer");
+    assert!(e.to_string().contains("does not sign through vlsd"), "{e}");
+    let s = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"kill\", target = \"alice\" }}\nwhen = {{ node = \"alice\", signer_call = \"ValidateCommitmentTx2\" }}\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        s.steps[0].when.as_ref().map(Trigger::describe).as_deref(),
+        Some("1st ValidateCommitmentTx2 of alice, held before vlsd sees it")
+    );
+}
+
+#[test]
+fn deferred_validation_is_for_vlsd_nodes() {
+    let head = HEAD.replace(
+        "{ name = \"alice\", signer = \"vlsd\" }",
+        "{ name = \"alice\", signer = \"vlsd\", defer_restored_validation = true }",
+    );
+    let s = parse(&head).expect("valid");
+    assert_eq!(s.topology.defer_restored_validation, ["alice"]);
+    let head = HEAD.replace(
+        "{ name = \"bob\", signer = \"local\" }",
+        "{ name = \"bob\", signer = \"local\", defer_restored_validation = true }",
+    );
+    let e = parse(&head).expect_err("local node");
+    assert!(e.to_string().contains("needs `signer = \"vlsd\"`"), "{e}");
 }
