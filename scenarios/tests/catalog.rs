@@ -2,6 +2,8 @@
 //! cluster, and the stable part of its report (verdict, steps, checkpoint
 //! order, checks) is an insta snapshot, so a change in behaviour shows as
 //! a diff in review (`cargo insta review`, or INSTA_UPDATE=always to accept).
+//! A file with a `[matrix]` runs every case, each on its own cluster, and
+//! fails after the last case if any failed; its snapshot lists every case.
 
 use std::path::PathBuf;
 
@@ -14,15 +16,36 @@ use rstest::rstest;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()> {
     scenarios::init();
-    let scenario = Scenario::load(&path)?;
-    let report = runner::run(&scenario, &RunOptions::default()).await?;
-    println!("{}", report.table());
-    println!("{}", report.markdown());
-    assert_eq!(report.verdict, Verdict::Pass, "{}", report.table());
+    let cases = Scenario::load_all(&path)?;
+    let mut stable = Vec::new();
+    let mut failed = Vec::new();
+    for scenario in &cases {
+        let report = runner::run(scenario, &RunOptions::default()).await?;
+        println!("{}", report.table());
+        println!("{}", report.markdown());
+        if report.verdict != Verdict::Pass {
+            failed.push(format!("{}\n{}", scenario.name, report.table()));
+        }
+        let left = scenarios::leftovers(&report.run_id).await?;
+        assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
+        stable.push(report.stable());
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     insta::with_settings!({ snapshot_path => "../catalog/snapshots", prepend_module_to_snapshot => false }, {
-        insta::assert_json_snapshot!(scenario.name.as_str(), report.stable());
+        match stable.as_slice() {
+            [one] => insta::assert_json_snapshot!(name.as_str(), one),
+            all => insta::assert_json_snapshot!(name.as_str(), all),
+        }
     });
-    let left = scenarios::leftovers(&report.run_id).await?;
-    assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
     Ok(())
 }
