@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding, VolumeCreateOptions,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
@@ -56,7 +56,13 @@ pub struct Overrides {
     /// Datadir behind the write-buffering FUSE layer, so `power_cut` loses
     /// what was not fsynced.
     pub power_cut: bool,
+    /// Started again by Docker when it exits with an error (a supervisor).
+    pub supervised: bool,
 }
+
+/// How often a supervised component is started again before it stays down
+/// (a crash loop ends, and the run reports it).
+const SUPERVISOR_RETRIES: i64 = 5;
 
 /// The Docker resources of one run. Dropping it removes them.
 pub struct Resources {
@@ -358,6 +364,9 @@ impl Resources {
             if o.power_cut {
                 spec = self.on_power_cut_layer(spec).await?;
             }
+            if o.supervised {
+                spec = spec.with_restart_on_failure();
+            }
         }
         if let Ok(mut h) = self.helper_image.lock() {
             h.get_or_insert_with(|| spec.image.clone());
@@ -427,6 +436,10 @@ impl Resources {
                         .collect()
                 }),
                 init: Some(true),
+                restart_policy: spec.restart_on_failure.then_some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(SUPERVISOR_RETRIES),
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -595,6 +608,13 @@ impl ClusterBuilder {
     /// after a restart, as upstream does (to reproduce what that leads to).
     pub fn with_deferred_validation(mut self, name: impl Into<String>) -> Self {
         self.defer_restored_validation.push(name.into());
+        self
+    }
+
+    /// Runs `name` supervised: Docker starts it again when it exits with an
+    /// error, as an operator's systemd unit would.
+    pub fn with_supervisor(mut self, name: impl Into<String>) -> Self {
+        self.overrides.entry(name.into()).or_default().supervised = true;
         self
     }
 

@@ -41,6 +41,8 @@ pub struct ContainerSpec {
     pub(crate) entrypoint: Option<Vec<String>>,
     /// Host device nodes passed through (e.g. `/dev/fuse`).
     pub(crate) devices: Vec<String>,
+    /// Docker starts it again when its program exits with an error.
+    pub(crate) restart_on_failure: bool,
 }
 
 impl ContainerSpec {
@@ -59,6 +61,7 @@ impl ContainerSpec {
             files: Vec::new(),
             entrypoint: None,
             devices: Vec::new(),
+            restart_on_failure: false,
         }
     }
 
@@ -129,6 +132,14 @@ impl ContainerSpec {
         self
     }
 
+    /// Run it supervised: Docker starts it again when it exits with an
+    /// error, as systemd's `Restart=on-failure` would (not after the
+    /// harness's own kill or stop).
+    pub fn with_restart_on_failure(mut self) -> Self {
+        self.restart_on_failure = true;
+        self
+    }
+
     /// Moves the volume mounted at `from` to `to` (the power-cut layer
     /// mounts its view at `from`).
     pub(crate) fn remount_volume(mut self, from: &str, to: &str) -> Self {
@@ -163,6 +174,8 @@ pub struct ContainerStatus {
     pub running: bool,
     pub paused: bool,
     pub exit_code: Option<i64>,
+    /// Restarts Docker made under the restart policy (not the harness's own).
+    pub restarts: i64,
 }
 
 /// Output of a command run inside a container.
@@ -383,6 +396,7 @@ impl Container {
             running: state.running.unwrap_or(false),
             paused: state.paused.unwrap_or(false),
             exit_code: state.exit_code,
+            restarts: info.restart_count.unwrap_or(0),
         })
     }
 

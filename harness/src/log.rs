@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 
 use crate::error::{HarnessError, Result};
 
+/// Pause before a log stream that ended is opened again.
+const REFOLLOW: std::time::Duration = std::time::Duration::from_millis(250);
+
 struct State {
     file: File,
     /// Normalised timestamp of the last line written (fixed-width, so it orders as text).
@@ -63,12 +66,17 @@ impl LogSink {
         &self.path
     }
 
-    /// (Re)starts following after the container (re)started.
+    /// (Re)starts following after the container (re)started. A stream that
+    /// ends (the container exited) is opened again, so a restart by Docker
+    /// itself (a supervised component) keeps its log file current too.
     pub fn follow(&self, docker: &Docker) {
         let docker = docker.clone();
         let this = self.clone();
         let handle = tokio::spawn(async move {
-            this.copy(&docker, true).await;
+            loop {
+                this.copy(&docker, true).await;
+                tokio::time::sleep(REFOLLOW).await;
+            }
         });
         if let Ok(mut slot) = self.follower.lock() {
             if let Some(old) = slot.replace(handle) {

@@ -122,6 +122,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
     for node in &topo.defer_restored_validation {
         builder = builder.with_deferred_validation(node);
     }
+    for c in &topo.supervised {
+        builder = builder.with_supervisor(c);
+    }
     for c in scenario.skewed_components() {
         builder = builder.with_faketime(c);
     }
@@ -167,6 +170,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
         report.verdict = Verdict::Fail;
         report.error.get_or_insert_with(|| e.to_string());
     }
+    note_supervisor_restarts(&world, &scenario.topology.supervised).await;
     report.timeline = world.timeline.lock().map(|t| t.clone()).unwrap_or_default();
     drop(world);
 
@@ -187,6 +191,28 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
         tracing::warn!(error = %e, "could not write the run report");
     }
     Ok(report)
+}
+
+/// A supervised component that Docker started again crashed by itself: the
+/// run goes on, as the operator's would, and the timeline says so.
+async fn note_supervisor_restarts(world: &World<'_>, supervised: &[String]) {
+    for name in supervised {
+        let Ok(c) = world.cluster.container(name) else {
+            continue;
+        };
+        match c.status().await {
+            Ok(s) if s.restarts > 0 => world.log(
+                EntryKind::Fault,
+                format!("{name} exited with an error and its supervisor started it again"),
+                Some(format!(
+                    "{} restart(s); last exit code {}; see logs/{name}.log",
+                    s.restarts,
+                    s.exit_code.map_or("?".to_string(), |c| c.to_string())
+                )),
+            ),
+            _ => {}
+        }
+    }
 }
 
 type Armed<'a> = BoxFuture<'a, (usize, Result<(Reached, String)>)>;

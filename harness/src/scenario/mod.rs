@@ -49,6 +49,8 @@ pub struct Topology {
     /// vlsd nodes whose lnnode keeps VLS's client deferring holder-commitment
     /// validation after a restart (see `NodeSpec`).
     pub defer_restored_validation: Vec<String>,
+    /// Components Docker starts again when they exit with an error.
+    pub supervised: Vec<String>,
 }
 
 impl Topology {
@@ -878,6 +880,7 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
         fund_sat: t.fund_sat,
         sync_seed: t.sync_seed,
         defer_restored_validation,
+        supervised: t.supervised.clone(),
     };
     let components = topo.components();
     let mut channel_names: Vec<String> = Vec::new();
@@ -903,6 +906,14 @@ fn topology(t: &spec::TopologySpec, err: impl Fn(String) -> HarnessError) -> Res
             return Err(err(format!("topology.channels: `{name}` appears twice")));
         }
         channel_names.push(name);
+    }
+    for c in &topo.supervised {
+        if !components.contains(c) {
+            return Err(err(format!(
+                "topology.supervised: no component `{c}` (expected one of: {})",
+                components.join(", ")
+            )));
+        }
     }
     for d in &topo.disks {
         if !components.contains(&d.component) {

@@ -79,6 +79,11 @@ pub struct TopologySpec {
     /// keeps that behaviour (and a power cut then leaves an empty seed).
     #[serde(default = "yes")]
     pub sync_seed: bool,
+    /// Components run supervised: Docker starts one again when it exits
+    /// with an error (up to 5 times), as an operator's systemd unit with
+    /// `Restart=on-failure` would. Each such restart is in the timeline.
+    #[serde(default)]
+    pub supervised: Vec<String>,
 }
 
 fn default_fund() -> u64 {

@@ -318,3 +318,15 @@ fn deferred_validation_is_for_vlsd_nodes() {
     let e = parse(&head).expect_err("local node");
     assert!(e.to_string().contains("needs `signer = \"vlsd\"`"), "{e}");
 }
+
+#[test]
+fn supervised_components_must_exist() {
+    let s = parse(&format!("{HEAD}supervised = [\"vlsd-alice\"]\n")).expect("valid");
+    assert_eq!(s.topology.supervised, ["vlsd-alice"]);
+    let e = parse(&format!("{HEAD}supervised = [\"vlsd-bob\"]\n")).expect_err("no such");
+    assert!(
+        e.to_string()
+            .contains("topology.supervised: no component `vlsd-bob`"),
+        "{e}"
+    );
+}
