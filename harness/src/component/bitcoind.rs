@@ -77,6 +77,12 @@ impl BitcoindBuilder {
                 "-addresstype=bech32".to_string(),
                 "-changetype=bech32".to_string(),
                 "-listen=1".to_string(),
+                // Neither a router to map a port on (Knots enables PCP/NAT-PMP
+                // by default) nor DNS seeds exist on a private regtest
+                // network; the two threads racing at start aborted bitcoind
+                // once (docs/findings.md, "bitcoind aborts at start").
+                "-natpmp=0".to_string(),
+                "-dnsseed=0".to_string(),
             ])
             .with_volume(format!("{}-data", self.name), "/data")
             .with_published_port(RPC_PORT)
