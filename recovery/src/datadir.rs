@@ -30,6 +30,18 @@ impl Network {
     }
 }
 
+impl From<Network> for lightning_signer::bitcoin::Network {
+    fn from(n: Network) -> Self {
+        use lightning_signer::bitcoin::Network as Btc;
+        match n {
+            Network::Bitcoin => Btc::Bitcoin,
+            Network::Testnet => Btc::Testnet,
+            Network::Signet => Btc::Signet,
+            Network::Regtest => Btc::Regtest,
+        }
+    }
+}
+
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

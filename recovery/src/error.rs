@@ -59,6 +59,33 @@ pub enum RecoveryError {
     SeedMissing,
     #[error("{reason}")]
     Mismatch { reason: String },
+    #[error("{source_name}: chain source unreachable: {reason}")]
+    ChainUnreachable { source_name: String, reason: String },
+    #[error("{source_name}: chain data not understood: {reason}")]
+    ChainData { source_name: String, reason: String },
+    #[error("channel {channel}: funding output {outpoint} not found on chain: {reason}")]
+    FundingNotFound {
+        channel: String,
+        outpoint: String,
+        reason: String,
+    },
+    #[error("{what}: the signer's policy refused: {message}")]
+    PolicyRefused { what: String, message: String },
+    #[error("{what}: fee rate {rate} sat/kw is outside {min}..={max} sat/kw")]
+    FeeBounds {
+        what: String,
+        rate: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("{what}: input {input} does not verify against its prevout: {reason}; nothing was broadcast")]
+    ScriptInvalid {
+        what: String,
+        input: usize,
+        reason: String,
+    },
+    #[error("transaction {txid}: rejected by the chain source: {reason}")]
+    BroadcastRejected { txid: String, reason: String },
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }
@@ -88,6 +115,13 @@ impl RecoveryError {
             RecoveryError::SeedMismatch { .. } => "E-SEED-MISMATCH",
             RecoveryError::SeedMissing => "E-SEED-MISSING",
             RecoveryError::Mismatch { .. } => "E-MISMATCH",
+            RecoveryError::ChainUnreachable { .. } => "E-CHAIN-UNREACHABLE",
+            RecoveryError::ChainData { .. } => "E-CHAIN-DATA",
+            RecoveryError::FundingNotFound { .. } => "E-FUNDING-NOT-FOUND",
+            RecoveryError::PolicyRefused { .. } => "E-POLICY-REFUSED",
+            RecoveryError::FeeBounds { .. } => "E-FEE-BOUNDS",
+            RecoveryError::ScriptInvalid { .. } => "E-SCRIPT-INVALID",
+            RecoveryError::BroadcastRejected { .. } => "E-BROADCAST-REJECTED",
             RecoveryError::Internal { .. } => "E-INTERNAL",
         }
     }
@@ -109,6 +143,13 @@ impl RecoveryError {
             RecoveryError::Mismatch { .. } => 10,
             RecoveryError::BackupCorrupt { .. } | RecoveryError::BackupVersion { .. } => 5,
             RecoveryError::BackupKey { .. } => 6,
+            RecoveryError::ChainUnreachable { .. } => 11,
+            RecoveryError::ChainData { .. } => 12,
+            RecoveryError::FundingNotFound { .. } => 13,
+            RecoveryError::PolicyRefused { .. } => 14,
+            RecoveryError::FeeBounds { .. } => 15,
+            RecoveryError::ScriptInvalid { .. } => 16,
+            RecoveryError::BroadcastRejected { .. } => 17,
             RecoveryError::Internal { .. } => 70,
         }
     }

@@ -4,14 +4,20 @@
 //! their own machines. Modules are nouns, one concern each.
 
 pub mod backup;
+pub mod chain;
 pub mod datadir;
 pub mod diff;
 pub mod error;
+pub mod fate;
+pub mod offline;
+pub mod plan;
 pub mod restore;
 pub mod scb;
 pub mod seed;
 pub mod snapshot;
 pub mod store;
+pub mod sweep;
+pub mod testbed;
 
 pub use datadir::{Network, VlsdDatadir};
 pub use error::RecoveryError;

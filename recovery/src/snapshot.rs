@@ -214,15 +214,6 @@ fn invalid(source: &str, key: &str, reason: impl std::fmt::Display) -> RecoveryE
     }
 }
 
-fn btc_network(n: Network) -> BtcNetwork {
-    match n {
-        Network::Bitcoin => BtcNetwork::Bitcoin,
-        Network::Testnet => BtcNetwork::Testnet,
-        Network::Signet => BtcNetwork::Signet,
-        Network::Regtest => BtcNetwork::Regtest,
-    }
-}
-
 /// The node id a seed gives under a key derivation style.
 pub fn node_id_for_seed(
     seed: &Seed,
@@ -234,7 +225,7 @@ pub fn node_id_for_seed(
             reason: format!("unknown key derivation style {key_derivation_style}"),
         })?;
     let secp = Secp256k1::new();
-    let (id, _) = key_derive(style, btc_network(network)).node_keys(seed.as_bytes(), &secp);
+    let (id, _) = key_derive(style, BtcNetwork::from(network)).node_keys(seed.as_bytes(), &secp);
     Ok(hex::encode(id.serialize()))
 }
 
@@ -282,7 +273,7 @@ impl Snapshot {
             .map_err(|e| invalid(source, entry_key, format!("node id: {e}")))?;
         let node_entry: NodeEntry =
             serde_json::from_slice(&entry.value).map_err(|e| invalid(source, entry_key, e))?;
-        let want = btc_network(network).to_string();
+        let want = BtcNetwork::from(network).to_string();
         if node_entry.network != want {
             return Err(invalid(
                 source,

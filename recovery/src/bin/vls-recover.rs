@@ -7,12 +7,18 @@ use std::process::ExitCode;
 
 use age::secrecy::SecretString;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lightning_signer::bitcoin::address::NetworkUnchecked;
+use lightning_signer::bitcoin::{Address, ScriptBuf};
 use serde_json::json;
 use vls_recovery::backup::{self, BackupHeader, DirSink, OpenKey, SealKey};
+use vls_recovery::chain::{ChainSource, ChainView, RecordedChain, RpcAuth, RpcChain};
 use vls_recovery::diff::Diff;
+use vls_recovery::offline::OfflineSigner;
+use vls_recovery::plan::Plan as RecoveryPlan;
 use vls_recovery::restore::{self, Plan, Watermark};
 use vls_recovery::scb::{self, PeerAddr};
 use vls_recovery::snapshot::{ChannelStatus, HtlcDirection};
+use vls_recovery::sweep;
 use vls_recovery::{Network, RecoveryError, Seed, Snapshot, VlsdDatadir};
 
 #[derive(Parser)]
@@ -81,6 +87,35 @@ enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// What the chain shows of each channel's funding output.
+    ChainStatus {
+        #[command(flatten)]
+        onchain: OnchainArgs,
+    },
+    /// The ordered actions that bring every recoverable output home.
+    Plan {
+        #[command(flatten)]
+        onchain: OnchainArgs,
+    },
+    /// Sign the plan's ready actions (every input script-verified); print
+    /// them, or broadcast them with --broadcast.
+    Sweep {
+        #[command(flatten)]
+        onchain: OnchainArgs,
+        /// Where the funds go (an address of the node's network).
+        #[arg(long)]
+        to: String,
+        /// Fee rate in sat per 1000 weight units (default: the chain
+        /// source's estimate, held to policy bounds).
+        #[arg(long)]
+        fee_rate: Option<u32>,
+        /// Broadcast the signed transactions.
+        #[arg(long, conflicts_with = "dry_run")]
+        broadcast: bool,
+        /// Sign and verify only (the default).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Core Lightning static channel backups (`recoverchannel` input).
     ExportScb {
         #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
@@ -138,6 +173,37 @@ struct DatadirArgs {
     /// Network subdirectory; found automatically when there is only one.
     #[arg(long)]
     network: Option<Network>,
+}
+
+/// The state, the seed and the chain to recover from.
+#[derive(Args)]
+struct OnchainArgs {
+    /// A backup file.
+    #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    state: DatadirArgs,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The node seed (hex); default: the backup's, or the datadir's node.seed.
+    #[arg(long)]
+    seed_file: Option<PathBuf>,
+    /// bitcoind's RPC URL.
+    #[arg(long, required_unless_present = "chain_file")]
+    rpc_url: Option<String>,
+    /// bitcoind's .cookie file.
+    #[arg(long, conflicts_with = "rpc_user_file")]
+    rpc_cookie: Option<PathBuf>,
+    /// File holding `user:password` for bitcoind's RPC.
+    #[arg(long)]
+    rpc_user_file: Option<PathBuf>,
+    /// A recorded chain ({"blocks": [hex, ...]}) instead of bitcoind.
+    #[arg(long, conflicts_with = "rpc_url")]
+    chain_file: Option<PathBuf>,
+    /// First block height to scan for the channels' transactions (no
+    /// funding output can be older than the node's first channel).
+    #[arg(long, default_value_t = 0)]
+    scan_from: u32,
 }
 
 #[derive(Args)]
@@ -214,6 +280,8 @@ fn datadir(root: &Path, network: Option<Network>) -> Result<VlsdDatadir, Recover
 struct Loaded {
     snapshot: Snapshot,
     header: Option<BackupHeader>,
+    /// The seed a backup carries.
+    seed: Option<Seed>,
     label: String,
 }
 
@@ -223,6 +291,7 @@ fn load(path: &Path, network: Option<Network>, key: &KeyArgs) -> Result<Loaded, 
         return Ok(Loaded {
             snapshot: Snapshot::load(&d)?,
             header: None,
+            seed: None,
             label: format!("datadir {}", path.display()),
         });
     }
@@ -230,6 +299,7 @@ fn load(path: &Path, network: Option<Network>, key: &KeyArgs) -> Result<Loaded, 
     Ok(Loaded {
         snapshot: c.snapshot,
         header: Some(c.header),
+        seed: c.seed,
         label: format!("backup {}", path.display()),
     })
 }
@@ -307,6 +377,67 @@ fn print_summary(s: &Snapshot) {
             );
         }
     }
+}
+
+/// Everything an on-chain command works from.
+struct Onchain {
+    snapshot: Snapshot,
+    signer: OfflineSigner,
+    chain: Box<dyn ChainSource>,
+    plan: RecoveryPlan,
+    label: String,
+}
+
+fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
+    let mut l = load_either(&a.file, &a.state, &a.key)?;
+    let seed_in_backup = l.seed.take();
+    let seed = match (&a.seed_file, seed_in_backup, &a.state.datadir) {
+        (Some(p), _, _) => Seed::from_file(p)?,
+        (None, Some(s), _) => s,
+        (None, None, Some(d)) => Seed::from_file(&datadir(d, a.state.network)?.seed_path())?,
+        (None, None, None) => return Err(RecoveryError::SeedMissing),
+    };
+    let signer = OfflineSigner::restore(&l.snapshot, &seed)?;
+    let chain: Box<dyn ChainSource> = match (&a.chain_file, &a.rpc_url) {
+        (Some(f), _) => Box::new(RecordedChain::load(f)?),
+        (None, Some(url)) => {
+            let auth = match (&a.rpc_cookie, &a.rpc_user_file) {
+                (Some(c), _) => RpcAuth::Cookie(c.clone()),
+                (None, Some(u)) => RpcAuth::UserPassFile(u.clone()),
+                (None, None) => {
+                    return Err(RecoveryError::Usage {
+                        reason: "--rpc-url needs --rpc-cookie or --rpc-user-file".into(),
+                    })
+                }
+            };
+            Box::new(RpcChain::connect(url, &auth)?)
+        }
+        (None, None) => {
+            return Err(RecoveryError::Usage {
+                reason: "give --rpc-url or --chain-file".into(),
+            })
+        }
+    };
+    let view = ChainView::scan(chain.as_ref(), &signer.funding_outpoints()?, a.scan_from)?;
+    let labels: std::collections::BTreeMap<String, String> = l
+        .snapshot
+        .channels
+        .iter()
+        .map(|c| (c.id0.clone(), c.label()))
+        .collect();
+    let plan = RecoveryPlan::build(&signer, &view, &|id0| {
+        labels
+            .get(id0)
+            .cloned()
+            .unwrap_or_else(|| format!("id0 {id0}"))
+    })?;
+    Ok(Onchain {
+        snapshot: l.snapshot,
+        signer,
+        chain,
+        plan,
+        label: l.label,
+    })
 }
 
 /// Ok(true) means "found a difference" (diff's exit 1).
@@ -479,6 +610,118 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                 println!("start vlsd on this datadir; never start the old signer again");
             }
         }
+        Command::ChainStatus { onchain: a } => {
+            let o = onchain(a)?;
+            if cli.json {
+                let fates: Vec<_> = o
+                    .plan
+                    .channels
+                    .iter()
+                    .map(|c| {
+                        json!({"channel": c.channel, "funding": c.funding.to_string(),
+                                    "capacity_sat": c.capacity_sat, "fate": c.fate})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"source": o.label, "node_id": o.snapshot.node_id,
+                           "tip": o.plan.tip, "channels": fates})
+                );
+            } else {
+                println!("{} (node {})", o.label, o.snapshot.node_id);
+                for line in o.plan.to_string().lines().take(1 + o.plan.channels.len()) {
+                    println!("{line}");
+                }
+            }
+        }
+        Command::Plan { onchain: a } => {
+            let o = onchain(a)?;
+            if cli.json {
+                println!("{}", json!({"source": o.label, "plan": o.plan}));
+            } else {
+                println!("{} (node {})", o.label, o.snapshot.node_id);
+                print!("{}", o.plan);
+            }
+        }
+        Command::Sweep {
+            onchain: a,
+            to,
+            fee_rate,
+            broadcast,
+            dry_run: _,
+        } => {
+            let o = onchain(a)?;
+            let network = o.snapshot.network()?;
+            let destination = parse_destination(to, network)?;
+            o.signer.allow_destination(to)?;
+            let rate = sweep::choose_fee_rate(network, *fee_rate, o.chain.fee_rate_estimate(6)?)?;
+            let (signed, unsigned) =
+                sweep::sign_ready(&o.signer, &o.plan, network, &destination, rate);
+            let mut sent = Vec::new();
+            if *broadcast {
+                for s in &signed {
+                    sent.push(o.chain.broadcast(&s.tx).map(|t| t.to_string()));
+                }
+            }
+            if cli.json {
+                let sent: Vec<_> = sent
+                    .iter()
+                    .map(|r| match r {
+                        Ok(t) => json!({"ok": true, "txid": t}),
+                        Err(e) => json!({"ok": false, "code": e.code(), "message": e.to_string()}),
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"fee_rate": rate, "broadcast": broadcast, "signed": signed,
+                           "unsigned": unsigned, "sent": sent,
+                           "shortfalls": o.plan.shortfalls().collect::<Vec<_>>()})
+                );
+            } else {
+                println!(
+                    "{} signed at {rate} sat/kw{}",
+                    signed.len(),
+                    if *broadcast {
+                        ", broadcasting"
+                    } else {
+                        " (dry run: nothing broadcast)"
+                    }
+                );
+                for s in &signed {
+                    println!(
+                        "  {:<24} {:<20} {} in {} sat, fee {} sat ({} sat/kw)",
+                        s.channel, s.claim, s.txid, s.value_in_sat, s.fee_sat, s.fee_rate
+                    );
+                    if !*broadcast {
+                        println!(
+                            "    {}",
+                            lightning_signer::bitcoin::consensus::encode::serialize_hex(&s.tx)
+                        );
+                    }
+                }
+                for r in &sent {
+                    match r {
+                        Ok(t) => println!("  sent {t}"),
+                        Err(e) => println!("  NOT sent [{}]: {e}", e.code()),
+                    }
+                }
+                for u in &unsigned {
+                    println!(
+                        "  not signed: {} {} {} ({} sat) [{}]: {}",
+                        u.channel, u.claim, u.outpoint, u.value_sat, u.code, u.reason
+                    );
+                }
+                for s in o.plan.shortfalls() {
+                    println!(
+                        "  not recovered: {} {} sat {}: {}",
+                        s.channel, s.value_sat, s.what, s.reason
+                    );
+                }
+            }
+            if sent.iter().any(|r| r.is_err()) || !unsigned.is_empty() {
+                return Ok(true);
+            }
+        }
         Command::ExportScb {
             file,
             state,
@@ -507,6 +750,19 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
         }
     }
     Ok(false)
+}
+
+fn parse_destination(to: &str, network: Network) -> Result<ScriptBuf, RecoveryError> {
+    let usage = |reason: String| RecoveryError::Usage {
+        reason: format!("--to {to}: {reason}"),
+    };
+    let addr = to
+        .parse::<Address<NetworkUnchecked>>()
+        .map_err(|e| usage(format!("not an address: {e}")))?;
+    let addr = addr
+        .require_network(network.into())
+        .map_err(|_| usage(format!("not an address of {network}")))?;
+    Ok(addr.script_pubkey())
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,492 @@
+//! The recovery plan: per channel, what the chain shows and the ordered
+//! actions that bring our outputs home, each with the heights between which
+//! it can and must happen and the value at stake. What cannot be recovered
+//! is listed with its reason, never dropped.
+//!
+//! A plan is data: it serialises to JSON for programs and renders as a table
+//! for people; [`crate::sweep`] turns its ready actions into signed
+//! transactions.
+
+use std::fmt;
+
+use lightning_signer::bitcoin::secp256k1::{All, Secp256k1};
+use lightning_signer::bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
+use lightning_signer::channel::{Channel, ChannelBase};
+use serde::Serialize;
+
+use crate::chain::ChainView;
+use crate::fate::{
+    classify, holder_to_local_script, is_anchor, our_to_remote_spk, their_point,
+    their_to_local_script, their_to_remote_spk, Fate,
+};
+use crate::offline::OfflineSigner;
+use crate::RecoveryError;
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Claim {
+    /// Broadcast our latest commitment (the channel is open on chain and
+    /// nobody can sign a cooperative close any more).
+    ForceClose,
+    /// Our `to_local` on our commitment `number`, after our CSV delay.
+    ToLocal {
+        number: u64,
+        #[serde(serialize_with = "hex_script")]
+        witness_script: ScriptBuf,
+        csv: u16,
+    },
+    /// Our `to_remote` on their commitment (static key).
+    ToRemote { anchors: bool },
+    /// Their `to_local` on their revoked commitment `number`, by the
+    /// revocation path, before their CSV delay lets them take it.
+    JusticeToLocal {
+        number: u64,
+        #[serde(serialize_with = "hex_script")]
+        witness_script: ScriptBuf,
+    },
+}
+
+impl Claim {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Claim::ForceClose => "force-close",
+            Claim::ToLocal { .. } => "to_local (delayed)",
+            Claim::ToRemote { .. } => "to_remote",
+            Claim::JusticeToLocal { .. } => "justice to_local",
+        }
+    }
+}
+
+fn hex_script<S: serde::Serializer>(s: &ScriptBuf, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&hex::encode(s.as_bytes()))
+}
+
+/// Where an action stands at the plan's tip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// Can be signed and broadcast now.
+    Ready,
+    /// Its timelock has not passed: the first block it can confirm in.
+    Waiting { blocks: u32 },
+    /// The output is already spent, by `txid`.
+    Spent { txid: Txid, height: u32 },
+}
+
+/// One thing to do for one output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub channel: String,
+    /// The channel's first id (hex), as the signer knows it.
+    pub channel_id: String,
+    pub claim: Claim,
+    /// The output claimed (the funding output for a force-close).
+    pub outpoint: OutPoint,
+    pub value_sat: u64,
+    /// The first block height it can confirm in.
+    pub earliest_height: u32,
+    /// The last height at which it is ours alone (after it the
+    /// counterparty can take the output); none if it stays ours.
+    pub deadline_height: Option<u32>,
+    pub status: Status,
+}
+
+/// Value the plan does not bring home, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shortfall {
+    pub channel: String,
+    pub value_sat: u64,
+    pub what: String,
+    pub reason: String,
+}
+
+/// Everything known of one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelPlan {
+    pub channel: String,
+    pub funding: OutPoint,
+    pub capacity_sat: u64,
+    /// Our balance on our latest commitment, HTLCs excluded.
+    pub holder_balance_sat: u64,
+    pub fate: Fate,
+    pub actions: Vec<Action>,
+    pub shortfalls: Vec<Shortfall>,
+}
+
+/// The whole plan at one chain tip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub tip: u32,
+    pub scanned_from: u32,
+    pub channels: Vec<ChannelPlan>,
+}
+
+impl Plan {
+    /// Builds the plan for every ready channel of `signer` from `view`.
+    /// `label` names a channel for people (by its first id, hex).
+    pub fn build(
+        signer: &OfflineSigner,
+        view: &ChainView,
+        label: &dyn Fn(&str) -> String,
+    ) -> Result<Plan, RecoveryError> {
+        let secp = Secp256k1::new();
+        let mut channels = Vec::new();
+        for id in signer.channels() {
+            let name = label(&hex::encode(id.as_slice()));
+            let cp = signer.with_channel(id, |c| Ok(plan_channel(c, view, &secp, &name)))?;
+            channels.push(cp);
+        }
+        Ok(Plan {
+            tip: view.tip,
+            scanned_from: view.from,
+            channels,
+        })
+    }
+
+    /// Every action, the largest value with the nearest deadline first.
+    pub fn actions(&self) -> Vec<&Action> {
+        let mut all: Vec<&Action> = self.channels.iter().flat_map(|c| &c.actions).collect();
+        all.sort_by_key(|a| {
+            (
+                a.deadline_height.unwrap_or(u32::MAX),
+                std::cmp::Reverse(a.value_sat),
+                a.earliest_height,
+            )
+        });
+        all
+    }
+
+    pub fn shortfalls(&self) -> impl Iterator<Item = &Shortfall> {
+        self.channels.iter().flat_map(|c| &c.shortfalls)
+    }
+}
+
+fn status_of(view: &ChainView, outpoint: &OutPoint, earliest: u32) -> Status {
+    if let Some(s) = view.spender(outpoint) {
+        return Status::Spent {
+            txid: s.tx.compute_txid(),
+            height: s.height,
+        };
+    }
+    // A transaction enters the block after the tip.
+    if earliest <= view.tip + 1 {
+        Status::Ready
+    } else {
+        Status::Waiting {
+            blocks: earliest - (view.tip + 1),
+        }
+    }
+}
+
+fn plan_channel(c: &Channel, view: &ChainView, secp: &Secp256k1<All>, name: &str) -> ChannelPlan {
+    let state = &c.enforcement_state;
+    let holder_balance_sat = state
+        .current_holder_commit_info
+        .as_ref()
+        .map_or(0, |i| i.to_broadcaster_value_sat);
+    let holder_htlcs_sat: u64 = state.current_holder_commit_info.as_ref().map_or(0, |i| {
+        i.offered_htlcs
+            .iter()
+            .chain(&i.received_htlcs)
+            .map(|h| h.value_sat)
+            .sum()
+    });
+    let fate = classify(c, view, secp);
+    let revoked = matches!(fate, Fate::TheirRevoked { .. });
+    let mut plan = ChannelPlan {
+        channel: name.to_string(),
+        funding: c.setup.funding_outpoint,
+        capacity_sat: c.setup.channel_value_sat,
+        holder_balance_sat,
+        fate: fate.clone(),
+        actions: Vec::new(),
+        shortfalls: Vec::new(),
+    };
+    let shortfall = |value_sat: u64, what: String, reason: &str| Shortfall {
+        channel: name.to_string(),
+        value_sat,
+        what,
+        reason: reason.to_string(),
+    };
+    match fate {
+        Fate::FundingNotFound => plan.shortfalls.push(shortfall(
+            holder_balance_sat + holder_htlcs_sat,
+            format!("funding output {}", c.setup.funding_outpoint),
+            "not found in the scanned blocks: scan from an earlier height, or the funding never confirmed",
+        )),
+        Fate::Open { .. } => plan.actions.push(Action {
+            channel: name.to_string(),
+            channel_id: hex::encode(c.id0.as_slice()),
+            claim: Claim::ForceClose,
+            outpoint: c.setup.funding_outpoint,
+            value_sat: holder_balance_sat + holder_htlcs_sat,
+            earliest_height: view.tip + 1,
+            deadline_height: None,
+            status: Status::Ready,
+        }),
+        Fate::MutualClose { .. } => {}
+        Fate::Ours {
+            txid,
+            height,
+            number,
+            revoked,
+        } => {
+            if let Some(tx) = view.tx(&txid).map(|t| t.tx.clone()) {
+                ours(c, view, secp, &tx, height, number, revoked, &mut plan, name);
+            }
+        }
+        Fate::Theirs {
+            txid,
+            height,
+            number,
+            ..
+        }
+        | Fate::TheirRevoked {
+            txid,
+            height,
+            number,
+        } => {
+            if let Some(tx) = view.tx(&txid).map(|t| t.tx.clone()) {
+                theirs(c, view, secp, &tx, height, number, revoked, &mut plan, name);
+            }
+        }
+        Fate::Unrecognised { txid, reason, .. } => plan.shortfalls.push(shortfall(
+            holder_balance_sat + holder_htlcs_sat,
+            format!("funding spent by {txid}"),
+            &reason,
+        )),
+    }
+    plan
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ours(
+    c: &Channel,
+    view: &ChainView,
+    secp: &Secp256k1<All>,
+    tx: &Transaction,
+    height: u32,
+    number: u64,
+    revoked: bool,
+    plan: &mut ChannelPlan,
+    name: &str,
+) {
+    let txid = tx.compute_txid();
+    let to_local = c
+        .get_per_commitment_point(number)
+        .ok()
+        .map(|p| holder_to_local_script(c, secp, &p));
+    let to_local_spk = to_local.as_ref().map(|s| s.to_p2wsh());
+    let csv = c.setup.counterparty_selected_contest_delay;
+    let their_to_remote = their_to_remote_spk(c);
+    for (vout, out) in tx.output.iter().enumerate() {
+        let outpoint = OutPoint {
+            txid,
+            vout: vout as u32,
+        };
+        let value_sat = out.value.to_sat();
+        if Some(&out.script_pubkey) == to_local_spk.as_ref() {
+            let Some(witness_script) = to_local.clone() else {
+                continue;
+            };
+            let earliest = height + u32::from(csv);
+            plan.actions.push(Action {
+                channel: name.to_string(),
+                channel_id: hex::encode(c.id0.as_slice()),
+                claim: Claim::ToLocal {
+                    number,
+                    witness_script,
+                    csv,
+                },
+                outpoint,
+                value_sat,
+                earliest_height: earliest,
+                // From an old state the counterparty may take it at once.
+                deadline_height: revoked.then_some(height),
+                status: status_of(view, &outpoint, earliest),
+            });
+        } else if out.script_pubkey == their_to_remote || is_anchor(c, out) {
+            // Theirs, or an anchor: worth less than the fee to claim it.
+        } else {
+            plan.shortfalls.push(Shortfall {
+                channel: name.to_string(),
+                value_sat,
+                what: format!("{outpoint} (HTLC on our commitment {number})"),
+                reason: "HTLC claims (second-stage transactions) are not built by this version"
+                    .into(),
+            });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn theirs(
+    c: &Channel,
+    view: &ChainView,
+    secp: &Secp256k1<All>,
+    tx: &Transaction,
+    height: u32,
+    number: u64,
+    revoked: bool,
+    plan: &mut ChannelPlan,
+    name: &str,
+) {
+    let txid = tx.compute_txid();
+    let to_remote = our_to_remote_spk(c);
+    let their_local = their_point(c, secp, number).map(|p| their_to_local_script(c, &p));
+    for (vout, out) in tx.output.iter().enumerate() {
+        let outpoint = OutPoint {
+            txid,
+            vout: vout as u32,
+        };
+        let value_sat = out.value.to_sat();
+        let earliest = height + 1;
+        if out.script_pubkey == to_remote {
+            plan.actions.push(Action {
+                channel: name.to_string(),
+                channel_id: hex::encode(c.id0.as_slice()),
+                claim: Claim::ToRemote {
+                    anchors: c.setup.is_anchors(),
+                },
+                outpoint,
+                value_sat,
+                earliest_height: earliest,
+                deadline_height: None,
+                status: status_of(view, &outpoint, earliest),
+            });
+        } else if let Some(script) = their_local
+            .as_ref()
+            .filter(|s| out.script_pubkey == s.to_p2wsh())
+        {
+            if !revoked {
+                // Their own balance.
+                continue;
+            }
+            let delay = u32::from(c.setup.holder_selected_contest_delay);
+            plan.actions.push(Action {
+                channel: name.to_string(),
+                channel_id: hex::encode(c.id0.as_slice()),
+                claim: Claim::JusticeToLocal {
+                    number,
+                    witness_script: script.clone(),
+                },
+                outpoint,
+                value_sat,
+                earliest_height: earliest,
+                // Their delayed path opens `delay` blocks after the commitment.
+                deadline_height: Some(height + delay.saturating_sub(1)),
+                status: status_of(view, &outpoint, earliest),
+            });
+        } else if is_anchor(c, out) {
+            // Worth less than the fee to claim it.
+        } else if their_local.is_none() {
+            plan.shortfalls.push(Shortfall {
+                channel: name.to_string(),
+                value_sat,
+                what: format!("{outpoint} (output of their commitment {number})"),
+                reason: "our state never saw this commitment (it is newer than our state): \
+                         its outputs other than our to_remote cannot be told apart"
+                    .into(),
+            });
+        } else {
+            plan.shortfalls.push(Shortfall {
+                channel: name.to_string(),
+                value_sat,
+                what: format!("{outpoint} (HTLC on their commitment {number})"),
+                reason: "HTLC claims on their commitment are not built by this version".into(),
+            });
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "chain tip {} (scanned from {}), {} channel(s)",
+            self.tip,
+            self.scanned_from,
+            self.channels.len()
+        )?;
+        for c in &self.channels {
+            writeln!(
+                f,
+                "  {}  funding {}  capacity {} sat  ours {} sat: {}",
+                c.channel,
+                c.funding,
+                c.capacity_sat,
+                c.holder_balance_sat,
+                fate_text(&c.fate)
+            )?;
+        }
+        let actions = self.actions();
+        writeln!(f, "actions ({}):", actions.len())?;
+        writeln!(
+            f,
+            "  {:<24} {:<20} {:>12} {:>9} {:>9}  {:<20} output",
+            "channel", "claim", "value sat", "earliest", "deadline", "status"
+        )?;
+        for a in actions {
+            let status = match &a.status {
+                Status::Ready => "ready".to_string(),
+                Status::Waiting { blocks } => format!("in {blocks} blocks"),
+                Status::Spent { height, .. } => format!("spent at {height}"),
+            };
+            writeln!(
+                f,
+                "  {:<24} {:<20} {:>12} {:>9} {:>9}  {:<20} {}",
+                a.channel,
+                a.claim.name(),
+                a.value_sat,
+                a.earliest_height,
+                a.deadline_height.map_or("-".into(), |h| h.to_string()),
+                status,
+                a.outpoint
+            )?;
+        }
+        let short: Vec<&Shortfall> = self.shortfalls().collect();
+        if !short.is_empty() {
+            writeln!(f, "not recovered by this plan ({}):", short.len())?;
+            for s in short {
+                writeln!(
+                    f,
+                    "  {:<24} {:>12} sat  {}: {}",
+                    s.channel, s.value_sat, s.what, s.reason
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fate_text(fate: &Fate) -> String {
+    match fate {
+        Fate::FundingNotFound => "funding not found on chain".into(),
+        Fate::Open { funding_height } => format!("open (funded at {funding_height})"),
+        Fate::MutualClose { txid, height } => format!("closed cooperatively by {txid} at {height}"),
+        Fate::Ours {
+            txid,
+            height,
+            number,
+            revoked,
+        } => format!(
+            "our commitment {number}{} {txid} at {height}",
+            if *revoked { " (REVOKED)" } else { "" }
+        ),
+        Fate::Theirs {
+            txid,
+            height,
+            number,
+            which,
+        } => format!("their {which:?} commitment {number} {txid} at {height}").to_lowercase(),
+        Fate::TheirRevoked {
+            txid,
+            height,
+            number,
+        } => format!("their REVOKED commitment {number} {txid} at {height}"),
+        Fate::Unrecognised { txid, height, .. } => {
+            format!("spent by unrecognised {txid} at {height}")
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Signed transactions for a plan's ready actions, made by the offline
+//! signer (vls-core's own signing calls and policy), each script-verified
+//! against its prevout by libbitcoinconsensus and fee-checked before it may
+//! leave this module.
+
+use lightning_signer::bitcoin::absolute::LockTime;
+use lightning_signer::bitcoin::bip32::DerivationPath;
+use lightning_signer::bitcoin::secp256k1::ecdsa::Signature;
+use lightning_signer::bitcoin::secp256k1::SecretKey;
+use lightning_signer::bitcoin::transaction::Version;
+use lightning_signer::bitcoin::{
+    Amount, EcdsaSighashType, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
+};
+use lightning_signer::channel::{Channel, ChannelBase};
+use lightning_signer::lightning::ln::chan_utils::make_funding_redeemscript;
+use lightning_signer::policy::simple_validator::make_default_simple_policy;
+use serde::Serialize;
+
+use crate::fate::their_secret;
+use crate::offline::{status_err, OfflineSigner};
+use crate::plan::{Action, Claim, Plan, Status};
+use crate::{Network, RecoveryError};
+
+/// BOLT 3's floor on a fee rate that relays (sat per 1000 weight units).
+pub const FEE_RATE_FLOOR: u32 = 253;
+
+/// The fee-rate range vls-core's default policy accepts on `network`
+/// (sat/kw): sweeps outside it are refused, so we refuse them first.
+pub fn fee_rate_bounds(network: Network) -> (u32, u32) {
+    let policy = make_default_simple_policy(network.into());
+    (
+        policy.min_feerate_per_kw.max(FEE_RATE_FLOOR),
+        policy.max_feerate_per_kw,
+    )
+}
+
+/// The fee rate to use: the operator's, or the source's estimate, held to
+/// the policy's bounds.
+pub fn choose_fee_rate(
+    network: Network,
+    operator: Option<u32>,
+    estimate: Option<u32>,
+) -> Result<u32, RecoveryError> {
+    let (min, max) = fee_rate_bounds(network);
+    match operator {
+        Some(rate) if rate < min || rate > max => Err(RecoveryError::FeeBounds {
+            what: "--fee-rate".into(),
+            rate: u64::from(rate),
+            min: u64::from(min),
+            max: u64::from(max),
+        }),
+        Some(rate) => Ok(rate),
+        None => Ok(estimate.unwrap_or(min).clamp(min, max)),
+    }
+}
+
+/// A transaction ready to broadcast, with what it spends.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signed {
+    pub channel: String,
+    pub claim: String,
+    #[serde(serialize_with = "tx_hex")]
+    pub tx: Transaction,
+    pub txid: String,
+    /// What each input spends, in input order.
+    #[serde(skip)]
+    pub prevouts: Vec<TxOut>,
+    pub value_in_sat: u64,
+    pub fee_sat: u64,
+    /// Fee per 1000 weight units of the signed transaction.
+    pub fee_rate: u64,
+}
+
+fn tx_hex<S: serde::Serializer>(tx: &Transaction, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&lightning_signer::bitcoin::consensus::encode::serialize_hex(tx))
+}
+
+/// What could not be signed, and why.
+#[derive(Debug, Serialize)]
+pub struct Unsigned {
+    pub channel: String,
+    pub claim: String,
+    pub outpoint: OutPoint,
+    pub value_sat: u64,
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// Every ready action of `plan` signed, or the reason it was not.
+pub fn sign_ready(
+    signer: &OfflineSigner,
+    plan: &Plan,
+    network: Network,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+) -> (Vec<Signed>, Vec<Unsigned>) {
+    let mut signed = Vec::new();
+    let mut unsigned = Vec::new();
+    for action in plan.actions() {
+        if action.status != Status::Ready {
+            continue;
+        }
+        match sign_action(signer, plan.tip, action, network, destination, fee_rate) {
+            Ok(s) => signed.push(s),
+            Err(e) => unsigned.push(Unsigned {
+                channel: action.channel.clone(),
+                claim: action.claim.name().to_string(),
+                outpoint: action.outpoint,
+                value_sat: action.value_sat,
+                code: e.code(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (signed, unsigned)
+}
+
+/// Signs one ready action.
+pub fn sign_action(
+    signer: &OfflineSigner,
+    tip: u32,
+    action: &Action,
+    network: Network,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+) -> Result<Signed, RecoveryError> {
+    let Some(id) = signer.channel(&action.channel_id).cloned() else {
+        return Err(RecoveryError::Internal {
+            reason: format!(
+                "{}: no channel {} in the signer",
+                action.channel, action.channel_id
+            ),
+        });
+    };
+    let what = format!(
+        "{} {} {}",
+        action.channel,
+        action.claim.name(),
+        action.outpoint
+    );
+    let (tx, prevouts) = match &action.claim {
+        // The node's on-chain signing locks every channel: call it with
+        // none held.
+        Claim::ToRemote { anchors } => {
+            let (key, spk) = signer.with_channel(&id, |c| {
+                let key = c
+                    .get_unilateral_close_key(&None, &None)
+                    .map_err(|s| status_err(&what, s))?;
+                Ok((key, crate::fate::our_to_remote_spk(c)))
+            })?;
+            to_remote(
+                signer,
+                action,
+                *anchors,
+                key,
+                spk,
+                destination,
+                fee_rate,
+                &what,
+            )?
+        }
+        claim => signer.with_channel(&id, |c| match claim {
+            Claim::ForceClose => force_close(c, tip, &what),
+            Claim::ToLocal {
+                number,
+                witness_script,
+                csv,
+            } => sweep_p2wsh(
+                action,
+                witness_script,
+                Sequence::from_height(*csv),
+                // The delayed path: OP_IF's false branch.
+                vec![],
+                destination,
+                fee_rate,
+                &what,
+                |tx| {
+                    c.sign_delayed_sweep(
+                        tx,
+                        0,
+                        *number,
+                        witness_script,
+                        action.value_sat,
+                        &DerivationPath::master(),
+                    )
+                },
+            ),
+            Claim::JusticeToLocal {
+                number,
+                witness_script,
+            } => {
+                let secret = their_secret(c, *number).ok_or_else(|| RecoveryError::Internal {
+                    reason: format!("{what}: the revocation secret for {number} is gone"),
+                })?;
+                sweep_p2wsh(
+                    action,
+                    witness_script,
+                    Sequence::ENABLE_RBF_NO_LOCKTIME,
+                    // The revocation path: OP_IF's true branch.
+                    vec![1],
+                    destination,
+                    fee_rate,
+                    &what,
+                    |tx| {
+                        c.sign_justice_sweep(
+                            tx,
+                            0,
+                            &secret,
+                            witness_script,
+                            action.value_sat,
+                            &DerivationPath::master(),
+                        )
+                    },
+                )
+            }
+            Claim::ToRemote { .. } => Err(RecoveryError::Internal {
+                reason: format!("{what}: to_remote is signed without the channel lock"),
+            }),
+        })?,
+    };
+    finish(action, tx, prevouts, network, &what)
+}
+
+/// Spends `action`'s p2wsh output of `witness_script` to `destination`,
+/// with `branch` selecting the script's path and `sign` vls-core's call.
+#[allow(clippy::too_many_arguments)]
+fn sweep_p2wsh(
+    action: &Action,
+    witness_script: &ScriptBuf,
+    sequence: Sequence,
+    branch: Vec<u8>,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+    what: &str,
+    sign: impl FnOnce(&Transaction) -> Result<Signature, lightning_signer::util::status::Status>,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let prevout = TxOut {
+        value: Amount::from_sat(action.value_sat),
+        script_pubkey: witness_script.to_p2wsh(),
+    };
+    let witness_len = 73 + 1 + branch.len() + 1 + witness_script.len() + 1;
+    let tx = spend_one(
+        action.outpoint,
+        sequence,
+        &prevout,
+        destination,
+        witness_len,
+        fee_rate,
+        what,
+    )?;
+    let sig = sign(&tx).map_err(|s| status_err(what, s))?;
+    let stack = vec![sig_all(sig), branch, witness_script.to_bytes()];
+    Ok((with_witness(tx, stack), vec![prevout]))
+}
+
+fn sig_all(sig: Signature) -> Vec<u8> {
+    let mut v = sig.serialize_der().to_vec();
+    v.push(EcdsaSighashType::All as u8);
+    v
+}
+
+fn with_witness(mut tx: Transaction, stack: Vec<Vec<u8>>) -> Transaction {
+    tx.input[0].witness = Witness::from_slice(&stack);
+    tx
+}
+
+/// A one-input, one-output sweep paying `fee_rate` on its signed weight
+/// (`witness_len` bytes of witness to come), and at least that rate on the
+/// weight vls-core's policy assumes (unsigned weight + 220).
+fn spend_one(
+    outpoint: OutPoint,
+    sequence: Sequence,
+    prevout: &TxOut,
+    destination: &ScriptBuf,
+    witness_len: usize,
+    fee_rate: u32,
+    what: &str,
+) -> Result<Transaction, RecoveryError> {
+    let mut tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: outpoint,
+            script_sig: ScriptBuf::new(),
+            sequence,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::ZERO,
+            script_pubkey: destination.clone(),
+        }],
+    };
+    // Segwit marker and flag (2), the stack's item count and the lengths.
+    let signed_weight = tx.weight().to_wu() + 2 + 1 + 3 + witness_len as u64;
+    let policy_weight = tx.weight().to_wu() + 220;
+    let weight = signed_weight.max(policy_weight);
+    let fee = (u64::from(fee_rate) * weight).div_ceil(1000);
+    let value = prevout.value.to_sat();
+    let dust = destination.minimal_non_dust().to_sat();
+    if value < fee + dust {
+        return Err(RecoveryError::FeeBounds {
+            what: format!(
+                "{what}: {value} sat is less than the fee ({fee} sat) plus dust ({dust} sat)"
+            ),
+            rate: u64::from(fee_rate),
+            min: u64::from(FEE_RATE_FLOOR),
+            max: u64::from(fee_rate),
+        });
+    }
+    tx.output[0].value = Amount::from_sat(value - fee);
+    Ok(tx)
+}
+
+fn force_close(
+    c: &mut Channel,
+    tip: u32,
+    what: &str,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let state = &c.enforcement_state;
+    // One entry per non-dust HTLC of the commitment vls-core will pick:
+    // the pending next one if it validated one, else the current one.
+    let htlc_sigs = match (
+        &state.next_holder_commit_info,
+        &state.current_counterparty_signatures,
+    ) {
+        (Some((_, sigs)), _) => sigs.1.len(),
+        (None, Some(sigs)) => sigs.1.len(),
+        (None, None) => 0,
+    };
+    let spent = vec![false; htlc_sigs];
+    let (tx, _htlc_txs, _spk, _key, _revocation) = c
+        .sign_holder_commitment_tx_for_recovery_dry_run(&spent, Some(tip))
+        .map_err(|s| status_err(what, s))?;
+    let holder = c.get_channel_basepoints().funding_pubkey;
+    let theirs = c.counterparty_pubkeys().funding_pubkey;
+    let funding = TxOut {
+        value: Amount::from_sat(c.setup.channel_value_sat),
+        script_pubkey: make_funding_redeemscript(&holder, &theirs).to_p2wsh(),
+    };
+    Ok((tx, vec![funding]))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn to_remote(
+    signer: &OfflineSigner,
+    action: &Action,
+    anchors: bool,
+    (key, suffix): (SecretKey, Vec<Vec<u8>>),
+    spk: ScriptBuf,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+    what: &str,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let prevout = TxOut {
+        value: Amount::from_sat(action.value_sat),
+        script_pubkey: spk,
+    };
+    // The anchors script carries `1 OP_CSV`.
+    let sequence = if anchors {
+        Sequence::from_height(1)
+    } else {
+        Sequence::ENABLE_RBF_NO_LOCKTIME
+    };
+    let witness_len = 73 + 1 + suffix.iter().map(|i| i.len() + 1).sum::<usize>();
+    let tx = spend_one(
+        action.outpoint,
+        sequence,
+        &prevout,
+        destination,
+        witness_len,
+        fee_rate,
+        what,
+    )?;
+    let uck = vec![Some((key, suffix))];
+    let master = [DerivationPath::master()];
+    signer
+        .node()
+        .check_onchain_tx(&tx, &[true], std::slice::from_ref(&prevout), &uck, &master)
+        .map_err(|e| RecoveryError::PolicyRefused {
+            what: what.to_string(),
+            message: e.to_string(),
+        })?;
+    let witnesses = signer
+        .node()
+        .unchecked_sign_onchain_tx(&tx, &master, std::slice::from_ref(&prevout), uck)
+        .map_err(|s| status_err(what, s))?;
+    let stack = witnesses.into_iter().next().unwrap_or_default();
+    Ok((with_witness(tx, stack), vec![prevout]))
+}
+
+/// Verifies every input's script against its prevout and checks the fee.
+fn finish(
+    action: &Action,
+    tx: Transaction,
+    prevouts: Vec<TxOut>,
+    network: Network,
+    what: &str,
+) -> Result<Signed, RecoveryError> {
+    verify_scripts(&tx, &prevouts, what)?;
+    let value_in: u64 = prevouts.iter().map(|p| p.value.to_sat()).sum();
+    let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+    let fee = value_in
+        .checked_sub(value_out)
+        .ok_or_else(|| RecoveryError::Internal {
+            reason: format!("{what}: outputs exceed inputs"),
+        })?;
+    let weight = tx.weight().to_wu().max(1);
+    let fee_rate = fee * 1000 / weight;
+    // A commitment's fee was agreed with the peer; ours are held to policy.
+    if action.claim != Claim::ForceClose {
+        let (min, max) = fee_rate_bounds(network);
+        if fee_rate < u64::from(min) || fee_rate > u64::from(max) {
+            return Err(RecoveryError::FeeBounds {
+                what: what.to_string(),
+                rate: fee_rate,
+                min: u64::from(min),
+                max: u64::from(max),
+            });
+        }
+    }
+    Ok(Signed {
+        channel: action.channel.clone(),
+        claim: action.claim.name().to_string(),
+        txid: tx.compute_txid().to_string(),
+        tx,
+        prevouts,
+        value_in_sat: value_in,
+        fee_sat: fee,
+        fee_rate,
+    })
+}
+
+/// libbitcoinconsensus over every input of `tx`.
+pub fn verify_scripts(
+    tx: &Transaction,
+    prevouts: &[TxOut],
+    what: &str,
+) -> Result<(), RecoveryError> {
+    let bytes = lightning_signer::bitcoin::consensus::encode::serialize(tx);
+    if prevouts.len() != tx.input.len() {
+        return Err(RecoveryError::Internal {
+            reason: format!(
+                "{what}: {} prevouts for {} inputs",
+                prevouts.len(),
+                tx.input.len()
+            ),
+        });
+    }
+    for (i, prevout) in prevouts.iter().enumerate() {
+        prevout
+            .script_pubkey
+            .verify(i, prevout.value, &bytes)
+            .map_err(|e| RecoveryError::ScriptInvalid {
+                what: what.to_string(),
+                input: i,
+                reason: format!("{e:?}"),
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `vls-recover chain-status`, `plan` and `sweep` end to end on the fixture
+//! against a recorded chain: peer B broadcast its revoked commitment 10.
+
+mod common;
+
+use std::process::Command;
+
+use vls_recovery::chain::RecordedChain;
+use vls_recovery::testbed;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vls-recover"))
+        .args(args)
+        .output()
+        .expect("run vls-recover");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// A chain file in which peer B's commitment 10 confirmed at height 3.
+fn chain_with_revoked_b(path: &std::path::Path) {
+    let old = testbed::fixture_their_commitment(2, 10).expect("fixture");
+    let chain = RecordedChain::default();
+    for _ in 0..3 {
+        chain.mine(vec![]).expect("mine");
+    }
+    chain.mine(vec![old]).expect("mine");
+    chain.mine(vec![]).expect("mine");
+    chain.save(path).expect("save");
+}
+
+#[test]
+fn chain_status_plan_and_dry_run_sweep_on_the_fixture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = common::copy_fixture(&dir.path().join("vlsd"));
+    let chain = dir.path().join("chain.json");
+    chain_with_revoked_b(&chain);
+    let datadir = d.root().display().to_string();
+    let chain_arg = chain.display().to_string();
+    let base = ["--datadir", &datadir, "--chain-file", &chain_arg];
+    let redb_before = std::fs::read(d.state_db_path()).expect("redb");
+
+    let (code, out, err) = run(&[&["chain-status", "--json"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
+    let status = json(&out);
+    assert_eq!(status["tip"], 4);
+    let fates: Vec<&str> = status["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["fate"]["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(
+        fates.iter().filter(|k| **k == "their_revoked").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        fates.iter().filter(|k| **k == "funding_not_found").count(),
+        2,
+        "{out}"
+    );
+
+    let (code, out, err) = run(&[&["plan"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("their REVOKED commitment 10"), "{out}");
+    assert!(out.contains("justice to_local"), "{out}");
+    assert!(out.contains("not recovered by this plan (2)"), "{out}");
+
+    let (code, out, err) = run(&[&["plan", "--json"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
+    let plan = json(&out);
+    let actions: Vec<&serde_json::Value> = plan["plan"]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .flat_map(|c| c["actions"].as_array().expect("actions"))
+        .collect();
+    assert_eq!(actions.len(), 2, "{out}");
+    let to_remote = actions
+        .iter()
+        .find(|a| a["claim"]["kind"] == "to_remote")
+        .expect("to_remote");
+    assert_eq!(to_remote["value_sat"], 30_000);
+    assert_eq!(to_remote["status"]["status"], "ready");
+
+    let to = testbed::FIXTURE_ALLOWLISTED;
+    let (code, out, err) = run(&[
+        &[
+            "sweep",
+            "--to",
+            to,
+            "--fee-rate",
+            "2000",
+            "--dry-run",
+            "--json",
+        ][..],
+        &base,
+    ]
+    .concat());
+    assert_eq!(code, 0, "{err}");
+    let sweep = json(&out);
+    assert_eq!(sweep["broadcast"], false);
+    assert_eq!(sweep["fee_rate"], 2000);
+    let signed = sweep["signed"].as_array().expect("signed");
+    assert_eq!(signed.len(), 2, "{out}");
+    for s in signed {
+        assert!(s["fee_rate"].as_u64().expect("rate") >= 2000, "{s}");
+        assert!(s["tx"].as_str().expect("hex").len() > 100);
+    }
+    assert_eq!(sweep["unsigned"].as_array().expect("unsigned").len(), 0);
+
+    // Out of policy bounds: a coded error, nothing signed.
+    let (code, out, _) = run(&[
+        &["sweep", "--to", to, "--fee-rate", "10", "--json"][..],
+        &base,
+    ]
+    .concat());
+    assert_ne!(code, 0);
+    assert_eq!(json(&out)["code"], "E-FEE-BOUNDS");
+
+    // A destination of another network is refused.
+    let (code, out, _) = run(&[
+        &[
+            "sweep",
+            "--to",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "--json",
+        ][..],
+        &base,
+    ]
+    .concat());
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["code"], "E-USAGE");
+
+    // The operator's state is never written.
+    assert_eq!(std::fs::read(d.state_db_path()).expect("redb"), redb_before);
+}
+
+#[test]
+fn garbage_chain_file_is_a_coded_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = common::copy_fixture(&dir.path().join("vlsd"));
+    let chain = dir.path().join("chain.json");
+    std::fs::write(&chain, r#"{"blocks": ["00ff"]}"#).expect("write");
+    let (code, out, _) = run(&[
+        "plan",
+        "--datadir",
+        &d.root().display().to_string(),
+        "--chain-file",
+        &chain.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 12);
+    assert_eq!(json(&out)["code"], "E-CHAIN-DATA");
+}

@@ -1,0 +1,459 @@
+//! On-chain recovery without Docker: channel states made by vls-core itself
+//! (the committed fixture, and channels the testbed drives through real
+//! commitment rounds), a chain of blocks holding the transactions either
+//! side would broadcast, and the library's plan and signed sweeps, each
+//! checked by libbitcoinconsensus against its prevout.
+
+mod common;
+
+use lightning_signer::bitcoin::{Address, Network as BtcNetwork, OutPoint, ScriptBuf, Transaction};
+use lightning_signer::channel::CommitmentType;
+use vls_recovery::chain::{ChainSource, ChainView, RecordedChain};
+use vls_recovery::fate::{Fate, TheirCommitment};
+use vls_recovery::offline::OfflineSigner;
+use vls_recovery::plan::{Action, Claim, Plan, Status};
+use vls_recovery::sweep::{self, Signed};
+use vls_recovery::testbed::{self, funding_tx, htlc, tagged, MemoryState, Pair, Spec};
+use vls_recovery::{Network, Seed};
+
+/// Where every sweep goes: the fixture's allowlisted address.
+fn destination() -> ScriptBuf {
+    testbed::FIXTURE_ALLOWLISTED
+        .parse::<Address<_>>()
+        .expect("address")
+        .require_network(BtcNetwork::Regtest)
+        .expect("regtest")
+        .script_pubkey()
+}
+
+const FEE_RATE: u32 = 1_000;
+
+/// The generated channels run at fee rate 0, so the opener (us) pays only
+/// the two 330-sat anchors, on anchor channels (from its balance: the
+/// commitment's outputs add up to the capacity).
+fn anchors_paid(t: CommitmentType) -> u64 {
+    if matches!(t, CommitmentType::AnchorsZeroFeeHtlc) {
+        660
+    } else {
+        0
+    }
+}
+
+/// Our node with one channel of `commitment_type`, funded on `chain`, moved
+/// through commitments 0..=2 with an HTLC each way on 2.
+struct Generated {
+    state: MemoryState,
+    seed: [u8; 32],
+    pair: Pair,
+    funding: OutPoint,
+    /// Their commitment 1, signed before it was revoked.
+    their_old: Transaction,
+}
+
+fn generated(chain: &RecordedChain, commitment_type: CommitmentType) -> Generated {
+    let seed = tagged("generated node");
+    let state = MemoryState::new();
+    let us = testbed::new_node(&seed, state.persister()).expect("node");
+    let spec = Spec {
+        dbid: 7,
+        peer: "G".into(),
+        we_open: true,
+        capacity_sat: 1_000_000,
+        commitment_type,
+        to_self_delay: 20,
+    };
+    let funding_fn = |spk: &ScriptBuf, value: u64| {
+        let tx = funding_tx("generated", spk, value);
+        let outpoint = OutPoint {
+            txid: tx.compute_txid(),
+            vout: 0,
+        };
+        chain.mine(vec![tx]).expect("mine funding");
+        outpoint
+    };
+    let pair = testbed::open(&us, testbed::peer("G"), &spec, &funding_fn).expect("open");
+    let funding = us
+        .with_channel(&pair.ours, |c| Ok(c.setup.funding_outpoint))
+        .expect("funding");
+    // The opener (us) pays the anchors.
+    let a = anchors_paid(commitment_type);
+    pair.round(0, 1_000_000 - a, 0, &[], &[]).expect("round 0");
+    pair.round(1, 700_000 - a, 300_000, &[], &[])
+        .expect("round 1");
+    let their_old = pair.their_commitment().expect("their commitment 1");
+    let (offered, _) = htlc("offered", 40_000, 500);
+    let (received, _) = htlc("received", 30_000, 510);
+    pair.round(2, 600_000 - a, 330_000, &[offered], &[received])
+        .expect("round 2");
+    Generated {
+        state,
+        seed,
+        pair,
+        funding,
+        their_old,
+    }
+}
+
+impl Generated {
+    fn signer(&self) -> OfflineSigner {
+        let snapshot = self.state.snapshot().expect("snapshot");
+        let seed = Seed::from_hex(&hex::encode(self.seed), "test").expect("seed");
+        let signer = OfflineSigner::restore(&snapshot, &seed).expect("restore");
+        signer
+            .allow_destination(testbed::FIXTURE_ALLOWLISTED)
+            .expect("allowlist");
+        signer
+    }
+}
+
+fn plan(signer: &OfflineSigner, chain: &RecordedChain, funding: &[OutPoint]) -> Plan {
+    let view = ChainView::scan(chain, funding, 0).expect("scan");
+    Plan::build(signer, &view, &|id| id[..8].to_string()).expect("plan")
+}
+
+fn ready<'a>(plan: &'a Plan, name: &str) -> Vec<&'a Action> {
+    plan.actions()
+        .into_iter()
+        .filter(|a| a.claim.name() == name && a.status == Status::Ready)
+        .collect()
+}
+
+fn sign(signer: &OfflineSigner, plan: &Plan, action: &Action) -> Signed {
+    sweep::sign_action(
+        signer,
+        plan.tip,
+        action,
+        Network::Regtest,
+        &destination(),
+        FEE_RATE,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", action.claim.name()))
+}
+
+fn mine_empty(chain: &RecordedChain, n: u32) {
+    for _ in 0..n {
+        chain.mine(vec![]).expect("mine");
+    }
+}
+
+#[test]
+fn holder_force_close_then_delayed_sweep_verify() {
+    for commitment_type in [
+        CommitmentType::StaticRemoteKey,
+        CommitmentType::AnchorsZeroFeeHtlc,
+    ] {
+        let chain = RecordedChain::default();
+        let g = generated(&chain, commitment_type);
+        let signer = g.signer();
+
+        let p = plan(&signer, &chain, &[g.funding]);
+        assert!(
+            matches!(p.channels[0].fate, Fate::Open { .. }),
+            "{:?}",
+            p.channels[0].fate
+        );
+        let close = ready(&p, "force-close");
+        assert_eq!(close.len(), 1);
+        // Our balance and both HTLCs are at stake.
+        assert_eq!(
+            close[0].value_sat,
+            600_000 - anchors_paid(commitment_type) + 40_000 + 30_000
+        );
+        let signed = sign(&signer, &p, close[0]);
+        assert_eq!(signed.value_in_sat, 1_000_000);
+        // What our node would broadcast (signatures carry fresh nonces).
+        let ours = g.pair.our_commitment().expect("our commitment");
+        assert_eq!(signed.tx.compute_txid(), ours.compute_txid());
+        assert_eq!(
+            signed.fee_sat, 0,
+            "the generated channels run at fee rate 0"
+        );
+
+        chain.mine(vec![signed.tx.clone()]).expect("mine close");
+        let p = plan(&signer, &chain, &[g.funding]);
+        match &p.channels[0].fate {
+            Fate::Ours {
+                number, revoked, ..
+            } => {
+                assert_eq!(*number, 2);
+                assert!(!revoked);
+            }
+            other => panic!("expected our commitment, got {other:?}"),
+        }
+        let waiting: Vec<_> = p
+            .actions()
+            .into_iter()
+            .filter(|a| matches!(a.claim, Claim::ToLocal { .. }))
+            .collect();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            waiting[0].value_sat,
+            600_000 - anchors_paid(commitment_type)
+        );
+        assert_eq!(waiting[0].status, Status::Waiting { blocks: 19 });
+
+        mine_empty(&chain, 19);
+        let p = plan(&signer, &chain, &[g.funding]);
+        let sweep_ready = ready(&p, "to_local (delayed)");
+        assert_eq!(sweep_ready.len(), 1, "{p}");
+        let swept = sign(&signer, &p, sweep_ready[0]);
+        assert!(swept.fee_rate >= u64::from(FEE_RATE));
+        assert_eq!(swept.tx.output[0].script_pubkey, destination());
+        // The HTLCs are named, not dropped.
+        assert_eq!(p.shortfalls().count(), 2, "{p}");
+    }
+}
+
+#[test]
+fn their_commitment_to_remote_verifies() {
+    for commitment_type in [
+        CommitmentType::StaticRemoteKey,
+        CommitmentType::AnchorsZeroFeeHtlc,
+    ] {
+        let chain = RecordedChain::default();
+        let g = generated(&chain, commitment_type);
+        let signer = g.signer();
+        let theirs = g.pair.their_commitment().expect("their commitment");
+        chain.mine(vec![theirs]).expect("mine");
+        let p = plan(&signer, &chain, &[g.funding]);
+        match &p.channels[0].fate {
+            Fate::Theirs { number, which, .. } => {
+                assert_eq!(*number, 2);
+                assert_eq!(*which, TheirCommitment::Current);
+            }
+            other => panic!("expected their commitment, got {other:?}"),
+        }
+        let claim = ready(&p, "to_remote");
+        assert_eq!(claim.len(), 1, "{p}");
+        assert_eq!(claim[0].value_sat, 600_000 - anchors_paid(commitment_type));
+        let signed = sign(&signer, &p, claim[0]);
+        assert_eq!(signed.value_in_sat, claim[0].value_sat);
+        assert!(signed.fee_rate >= u64::from(FEE_RATE));
+    }
+}
+
+#[test]
+fn their_revoked_commitment_justice_verifies() {
+    for commitment_type in [
+        CommitmentType::StaticRemoteKey,
+        CommitmentType::AnchorsZeroFeeHtlc,
+    ] {
+        let chain = RecordedChain::default();
+        let g = generated(&chain, commitment_type);
+        let signer = g.signer();
+        chain.mine(vec![g.their_old.clone()]).expect("mine");
+        let p = plan(&signer, &chain, &[g.funding]);
+        let height = match &p.channels[0].fate {
+            Fate::TheirRevoked { number, height, .. } => {
+                assert_eq!(*number, 1);
+                *height
+            }
+            other => panic!("expected their revoked commitment, got {other:?}"),
+        };
+        let justice = ready(&p, "justice to_local");
+        assert_eq!(justice.len(), 1, "{p}");
+        // Their whole balance on commitment 1 is ours now.
+        assert_eq!(justice[0].value_sat, 300_000);
+        assert_eq!(justice[0].deadline_height, Some(height + 19));
+        sign(&signer, &p, justice[0]);
+        let to_remote = ready(&p, "to_remote");
+        assert_eq!(to_remote.len(), 1);
+        assert_eq!(
+            to_remote[0].value_sat,
+            700_000 - anchors_paid(commitment_type)
+        );
+        sign(&signer, &p, to_remote[0]);
+        assert_eq!(p.shortfalls().count(), 0, "{p}");
+    }
+}
+
+#[test]
+fn fixture_force_close_verifies_for_every_channel() {
+    let snapshot = common::fixture_snapshot();
+    let signer = OfflineSigner::restore(&snapshot, &common::fixture_seed()).expect("restore");
+    assert_eq!(signer.channels().len(), 3);
+    for id in signer.channels() {
+        let (funding, channel_id) = signer
+            .with_channel(id, |c| {
+                Ok((c.setup.funding_outpoint, hex::encode(id.as_slice())))
+            })
+            .expect("channel");
+        let action = Action {
+            channel: channel_id[..8].to_string(),
+            channel_id,
+            claim: Claim::ForceClose,
+            outpoint: funding,
+            value_sat: 0,
+            earliest_height: 1,
+            deadline_height: None,
+            status: Status::Ready,
+        };
+        let signed = sweep::sign_action(
+            &signer,
+            400,
+            &action,
+            Network::Regtest,
+            &destination(),
+            FEE_RATE,
+        )
+        .expect("force-close signs and verifies");
+        assert_eq!(signed.tx.input[0].previous_output, funding);
+    }
+}
+
+#[test]
+fn fixture_revoked_commitment_is_classified_with_its_number() {
+    // What peer B signed at commitment 10; the committed fixture (our state
+    // only) has revoked it since.
+    let old = testbed::fixture_their_commitment(2, 10).expect("fixture");
+
+    let snapshot = common::fixture_snapshot();
+    let signer = OfflineSigner::restore(&snapshot, &common::fixture_seed()).expect("restore");
+    signer
+        .allow_destination(testbed::FIXTURE_ALLOWLISTED)
+        .expect("allowlist");
+    let funding = old.input[0].previous_output;
+    let chain = RecordedChain::default();
+    mine_empty(&chain, 5);
+    chain.mine(vec![old]).expect("mine");
+    let p = plan(&signer, &chain, &[funding]);
+    let c = p
+        .channels
+        .iter()
+        .find(|c| c.funding == funding)
+        .expect("channel B");
+    assert!(
+        matches!(
+            c.fate,
+            Fate::TheirRevoked {
+                number: 10,
+                height: 5,
+                ..
+            }
+        ),
+        "{:?}",
+        c.fate
+    );
+    // At 10, (10 % 7) * 10_000 was ours: to_remote on their commitment; the
+    // rest was theirs, and is ours by justice.
+    let justice = ready(&p, "justice to_local");
+    assert_eq!(justice.len(), 1, "{p}");
+    sign(&signer, &p, justice[0]);
+    let to_remote = ready(&p, "to_remote");
+    assert_eq!(to_remote.len(), 1, "{p}");
+    assert_eq!(to_remote[0].value_sat, 30_000);
+    sign(&signer, &p, to_remote[0]);
+}
+
+#[test]
+fn funding_not_found_is_a_shortfall_not_a_silence() {
+    let snapshot = common::fixture_snapshot();
+    let signer = OfflineSigner::restore(&snapshot, &common::fixture_seed()).expect("restore");
+    let chain = RecordedChain::default();
+    mine_empty(&chain, 3);
+    let p = plan(&signer, &chain, &[]);
+    assert_eq!(p.channels.len(), 3);
+    for c in &p.channels {
+        assert_eq!(c.fate, Fate::FundingNotFound);
+    }
+    assert_eq!(p.shortfalls().count(), 3);
+}
+
+#[test]
+fn a_wrong_seed_is_refused_before_anything_is_restored() {
+    let snapshot = common::fixture_snapshot();
+    let other = Seed::from_hex(&hex::encode(tagged("another seed")), "test").expect("seed");
+    let err = OfflineSigner::restore(&snapshot, &other)
+        .err()
+        .expect("refused");
+    assert_eq!(err.code(), "E-SEED-MISMATCH");
+}
+
+#[test]
+fn recorded_chain_round_trips_through_a_file() {
+    let chain = RecordedChain::default();
+    let _g = generated(&chain, CommitmentType::StaticRemoteKey);
+    mine_empty(&chain, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.json");
+    chain.save(&path).expect("save");
+    let back = RecordedChain::load(&path).expect("load");
+    assert_eq!(
+        back.tip_height().expect("tip"),
+        chain.tip_height().expect("tip")
+    );
+    assert_eq!(
+        back.block_at(0).expect("block"),
+        chain.block_at(0).expect("block")
+    );
+}
+
+mod garbage {
+    use std::sync::OnceLock;
+
+    use lightning_signer::bitcoin::absolute::LockTime;
+    use lightning_signer::bitcoin::transaction::Version;
+    use lightning_signer::bitcoin::{Amount, Sequence, TxIn, TxOut, Witness};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn fixture_signer() -> &'static OfflineSigner {
+        static SIGNER: OnceLock<OfflineSigner> = OnceLock::new();
+        SIGNER.get_or_init(|| {
+            OfflineSigner::restore(&common::fixture_snapshot(), &common::fixture_seed())
+                .expect("restore")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any transaction spending a channel's funding output, commitment
+        /// shaped or not, is classified without a panic, and the plan names
+        /// what it cannot recover.
+        #[test]
+        fn any_spender_is_classified(
+            channel in 0usize..3,
+            sequence in prop_oneof![any::<u32>(), (0u32..0xff_ffff).prop_map(|s| 0x8000_0000 | s)],
+            lock in prop_oneof![any::<u32>(), (0u32..0xff_ffff).prop_map(|l| 0x2000_0000 | l)],
+            extra_inputs in 0usize..2,
+            outputs in proptest::collection::vec((0u64..3_000_000, proptest::collection::vec(any::<u8>(), 0..40)), 0..6),
+        ) {
+            let signer = fixture_signer();
+            let funding = signer.funding_outpoints().expect("fundings")[channel];
+            let mut input = vec![TxIn {
+                previous_output: funding,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence(sequence),
+                witness: Witness::new(),
+            }];
+            for i in 0..extra_inputs {
+                input.push(TxIn {
+                    previous_output: OutPoint { txid: funding.txid, vout: 100 + i as u32 },
+                    ..input[0].clone()
+                });
+            }
+            let tx = Transaction {
+                version: Version::TWO,
+                lock_time: LockTime::from_consensus(lock),
+                input,
+                output: outputs
+                    .into_iter()
+                    .map(|(v, s)| TxOut { value: Amount::from_sat(v), script_pubkey: ScriptBuf::from_bytes(s) })
+                    .collect(),
+            };
+            let chain = RecordedChain::default();
+            chain.mine(vec![tx]).expect("mine");
+            let view = ChainView::scan(&chain, &signer.funding_outpoints().expect("fundings"), 0).expect("scan");
+            let p = Plan::build(signer, &view, &|id| id.to_string()).expect("plan");
+            let c = p.channels.iter().find(|c| c.funding == funding).expect("channel");
+            let spent = !matches!(c.fate, Fate::FundingNotFound | Fate::Open { .. });
+            prop_assert!(spent, "fate {:?}", c.fate);
+            // Whatever it was, nothing at stake is silently dropped.
+            let unrecognised = matches!(c.fate, Fate::Unrecognised { .. });
+            if unrecognised {
+                prop_assert_eq!(c.shortfalls.len(), 1);
+            }
+        }
+    }
+}
