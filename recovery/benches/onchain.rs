@@ -19,6 +19,7 @@ use lightning_signer::channel::CommitmentType;
 use vls_recovery::chain::{ChainView, RecordedChain};
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::Plan;
+use vls_recovery::preimage::Preimages;
 use vls_recovery::sweep;
 use vls_recovery::testbed::{self, funding_tx, tagged, MemoryState, Spec};
 use vls_recovery::{Network, Seed, Snapshot};
@@ -131,9 +132,17 @@ fn benches(c: &mut Criterion) {
                 || w.signer(),
                 |signer| {
                     let view = ChainView::scan(&w.chain, &w.funding, 0).expect("scan");
-                    let plan = Plan::build(&signer, &view, &|id| id.to_string()).expect("plan");
-                    let (signed, unsigned) =
-                        sweep::sign_ready(&signer, &plan, Network::Regtest, &destination, 1_000);
+                    let plan =
+                        Plan::build(&signer, &view, &Preimages::default(), &|id| id.to_string())
+                            .expect("plan");
+                    let (signed, unsigned) = sweep::sign_ready(
+                        &signer,
+                        &plan,
+                        &Preimages::default(),
+                        Network::Regtest,
+                        &destination,
+                        1_000,
+                    );
                     assert!(unsigned.is_empty(), "{unsigned:?}");
                     // One each for open and current-closed, two for revoked.
                     let want: usize = (0..n).map(|i| if i % 3 == 2 { 2 } else { 1 }).sum();

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fate;
 pub mod offline;
 pub mod plan;
+pub mod preimage;
 pub mod restore;
 pub mod scb;
 pub mod seed;

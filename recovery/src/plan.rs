@@ -12,6 +12,7 @@ use std::fmt;
 use lightning_signer::bitcoin::secp256k1::{All, Secp256k1};
 use lightning_signer::bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_signer::channel::{Channel, ChannelBase};
+use lightning_signer::lightning::ln::chan_utils::{get_htlc_redeemscript, HTLCOutputInCommitment};
 use serde::Serialize;
 
 use crate::chain::ChainView;
@@ -20,6 +21,7 @@ use crate::fate::{
     their_to_local_script, their_to_remote_spk, Fate,
 };
 use crate::offline::OfflineSigner;
+use crate::preimage::Preimages;
 use crate::RecoveryError;
 
 /// What an action does.
@@ -45,6 +47,23 @@ pub enum Claim {
         #[serde(serialize_with = "hex_script")]
         witness_script: ScriptBuf,
     },
+    /// An HTLC they offered us, on their commitment `number`, claimed with
+    /// its preimage before it expires.
+    TheirHtlcPreimage {
+        number: u64,
+        #[serde(serialize_with = "hex_script")]
+        witness_script: ScriptBuf,
+        #[serde(serialize_with = "hex_hash")]
+        payment_hash: [u8; 32],
+    },
+    /// An HTLC we offered, on their commitment `number`, taken back after
+    /// its expiry.
+    TheirHtlcTimeout {
+        number: u64,
+        #[serde(serialize_with = "hex_script")]
+        witness_script: ScriptBuf,
+        cltv_expiry: u32,
+    },
 }
 
 impl Claim {
@@ -54,8 +73,14 @@ impl Claim {
             Claim::ToLocal { .. } => "to_local (delayed)",
             Claim::ToRemote { .. } => "to_remote",
             Claim::JusticeToLocal { .. } => "justice to_local",
+            Claim::TheirHtlcPreimage { .. } => "their htlc (preimage)",
+            Claim::TheirHtlcTimeout { .. } => "their htlc (timeout)",
         }
     }
+}
+
+fn hex_hash<S: serde::Serializer>(h: &[u8; 32], ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&hex::encode(h))
 }
 
 fn hex_script<S: serde::Serializer>(s: &ScriptBuf, ser: S) -> Result<S::Ok, S::Error> {
@@ -128,13 +153,15 @@ impl Plan {
     pub fn build(
         signer: &OfflineSigner,
         view: &ChainView,
+        preimages: &Preimages,
         label: &dyn Fn(&str) -> String,
     ) -> Result<Plan, RecoveryError> {
         let secp = Secp256k1::new();
         let mut channels = Vec::new();
         for id in signer.channels() {
             let name = label(&hex::encode(id.as_slice()));
-            let cp = signer.with_channel(id, |c| Ok(plan_channel(c, view, &secp, &name)))?;
+            let cp =
+                signer.with_channel(id, |c| Ok(plan_channel(c, view, preimages, &secp, &name)))?;
             channels.push(cp);
         }
         Ok(Plan {
@@ -179,7 +206,13 @@ fn status_of(view: &ChainView, outpoint: &OutPoint, earliest: u32) -> Status {
     }
 }
 
-fn plan_channel(c: &Channel, view: &ChainView, secp: &Secp256k1<All>, name: &str) -> ChannelPlan {
+fn plan_channel(
+    c: &Channel,
+    view: &ChainView,
+    preimages: &Preimages,
+    secp: &Secp256k1<All>,
+    name: &str,
+) -> ChannelPlan {
     let state = &c.enforcement_state;
     let holder_balance_sat = state
         .current_holder_commit_info
@@ -248,7 +281,13 @@ fn plan_channel(c: &Channel, view: &ChainView, secp: &Secp256k1<All>, name: &str
             number,
         } => {
             if let Some(tx) = view.tx(&txid).map(|t| t.tx.clone()) {
-                theirs(c, view, secp, &tx, height, number, revoked, &mut plan, name);
+                let theirs_at = Theirs {
+                    tx: &tx,
+                    height,
+                    number,
+                    revoked,
+                };
+                theirs(c, view, preimages, secp, &theirs_at, &mut plan, name);
             }
         }
         Fate::Unrecognised { txid, reason, .. } => plan.shortfalls.push(shortfall(
@@ -320,21 +359,52 @@ fn ours(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn theirs(
-    c: &Channel,
-    view: &ChainView,
-    secp: &Secp256k1<All>,
-    tx: &Transaction,
+/// Their commitment as it confirmed.
+struct Theirs<'a> {
+    tx: &'a Transaction,
     height: u32,
     number: u64,
     revoked: bool,
+}
+
+fn theirs(
+    c: &Channel,
+    view: &ChainView,
+    preimages: &Preimages,
+    secp: &Secp256k1<All>,
+    at: &Theirs,
     plan: &mut ChannelPlan,
     name: &str,
 ) {
+    let Theirs {
+        tx,
+        height,
+        number,
+        revoked,
+    } = *at;
     let txid = tx.compute_txid();
     let to_remote = our_to_remote_spk(c);
-    let their_local = their_point(c, secp, number).map(|p| their_to_local_script(c, &p));
+    let point = their_point(c, secp, number);
+    let their_local = point.map(|p| their_to_local_script(c, &p));
+    // The HTLCs our state knows on this commitment (current or previous).
+    let htlcs: Vec<(HTLCOutputInCommitment, ScriptBuf)> = match (point, revoked) {
+        (Some(p), false) => c
+            .enforcement_state
+            .get_previous_counterparty_commit_info(number)
+            .map(|info| {
+                let keys = c.make_counterparty_tx_keys(&p);
+                Channel::htlcs_info2_to_oic(&info.offered_htlcs, &info.received_htlcs)
+                    .into_iter()
+                    .map(|h| {
+                        let script = get_htlc_redeemscript(&h, &c.setup.features(), &keys);
+                        (h, script)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut used = vec![false; htlcs.len()];
     for (vout, out) in tx.output.iter().enumerate() {
         let outpoint = OutPoint {
             txid,
@@ -380,6 +450,16 @@ fn theirs(
             });
         } else if is_anchor(c, out) {
             // Worth less than the fee to claim it.
+        } else if let Some(i) = (0..htlcs.len()).find(|i| {
+            !used[*i]
+                && out.script_pubkey == htlcs[*i].1.to_p2wsh()
+                && value_sat * 1000 == htlcs[*i].0.amount_msat
+        }) {
+            used[i] = true;
+            let (h, script) = &htlcs[i];
+            plan_their_htlc(
+                c, view, preimages, h, script, number, height, outpoint, plan, name,
+            );
         } else if their_local.is_none() {
             plan.shortfalls.push(Shortfall {
                 channel: name.to_string(),
@@ -394,10 +474,81 @@ fn theirs(
                 channel: name.to_string(),
                 value_sat,
                 what: format!("{outpoint} (HTLC on their commitment {number})"),
-                reason: "HTLC claims on their commitment are not built by this version".into(),
+                reason: if revoked {
+                    "justice on HTLC outputs of a revoked commitment is not built by this \
+                     version (vls-core keeps no HTLC details of revoked commitments)"
+                } else {
+                    "matches no HTLC our state knows on this commitment"
+                }
+                .into(),
             });
         }
     }
+}
+
+/// One HTLC output on their (unrevoked) commitment. `h.offered` is from
+/// their side: they offered it, so it is ours with the preimage; otherwise
+/// we offered it and take it back after it expires.
+#[allow(clippy::too_many_arguments)]
+fn plan_their_htlc(
+    c: &Channel,
+    view: &ChainView,
+    preimages: &Preimages,
+    h: &HTLCOutputInCommitment,
+    script: &ScriptBuf,
+    number: u64,
+    height: u32,
+    outpoint: OutPoint,
+    plan: &mut ChannelPlan,
+    name: &str,
+) {
+    let value_sat = h.amount_msat / 1000;
+    let hash = h.payment_hash.0;
+    let (claim, earliest, deadline) = if h.offered {
+        if preimages.get(&hash).is_none() {
+            plan.shortfalls.push(Shortfall {
+                channel: name.to_string(),
+                value_sat,
+                what: format!("{outpoint} (HTLC they offered, hash {})", hex::encode(hash)),
+                reason: format!(
+                    "preimage unknown: give it with --preimage before block {} (after it they take the HTLC back)",
+                    h.cltv_expiry
+                ),
+            });
+            return;
+        }
+        (
+            Claim::TheirHtlcPreimage {
+                number,
+                witness_script: script.clone(),
+                payment_hash: hash,
+            },
+            height + 1,
+            // Their timeout path opens in the block after the expiry.
+            Some(h.cltv_expiry),
+        )
+    } else {
+        (
+            Claim::TheirHtlcTimeout {
+                number,
+                witness_script: script.clone(),
+                cltv_expiry: h.cltv_expiry,
+            },
+            // A locktime of L confirms in block L + 1 at the earliest.
+            (h.cltv_expiry + 1).max(height + 1),
+            None,
+        )
+    };
+    plan.actions.push(Action {
+        channel: name.to_string(),
+        channel_id: hex::encode(c.id0.as_slice()),
+        claim,
+        outpoint,
+        value_sat,
+        earliest_height: earliest,
+        deadline_height: deadline,
+        status: status_of(view, &outpoint, earliest),
+    });
 }
 
 impl fmt::Display for Plan {

@@ -444,6 +444,27 @@ impl Snapshot {
         self.channels.iter().find(|c| c.key == key)
     }
 
+    /// The payment preimages the signer knew, by payment hash (read from
+    /// the stored node state: vls-core's restore forgets some of them).
+    pub fn preimages(&self) -> Result<BTreeMap<[u8; 32], [u8; 32]>, RecoveryError> {
+        let key = format!("{NODE_STATE}{}", self.node_id);
+        let Some(value) = self
+            .store
+            .iter()
+            .find(|i| i.key == key)
+            .and_then(|i| i.value.as_ref())
+        else {
+            return Ok(BTreeMap::new());
+        };
+        let state: NodeStateEntry =
+            serde_json::from_str(value.get()).map_err(|e| invalid("snapshot", &key, e))?;
+        Ok(state
+            .preimages
+            .iter()
+            .map(|p| (Sha256::digest(p).into(), *p))
+            .collect())
+    }
+
     /// Checks that `seed` is this node's seed.
     pub fn check_seed(&self, seed: &Seed) -> Result<(), RecoveryError> {
         let got = node_id_for_seed(seed, self.node.key_derivation_style, self.network()?)?;

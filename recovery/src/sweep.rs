@@ -6,7 +6,7 @@
 use lightning_signer::bitcoin::absolute::LockTime;
 use lightning_signer::bitcoin::bip32::DerivationPath;
 use lightning_signer::bitcoin::secp256k1::ecdsa::Signature;
-use lightning_signer::bitcoin::secp256k1::SecretKey;
+use lightning_signer::bitcoin::secp256k1::{Secp256k1, SecretKey};
 use lightning_signer::bitcoin::transaction::Version;
 use lightning_signer::bitcoin::{
     Amount, EcdsaSighashType, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
@@ -16,9 +16,10 @@ use lightning_signer::lightning::ln::chan_utils::make_funding_redeemscript;
 use lightning_signer::policy::simple_validator::make_default_simple_policy;
 use serde::Serialize;
 
-use crate::fate::their_secret;
+use crate::fate::{their_point, their_secret};
 use crate::offline::{status_err, OfflineSigner};
 use crate::plan::{Action, Claim, Plan, Status};
+use crate::preimage::Preimages;
 use crate::{Network, RecoveryError};
 
 /// BOLT 3's floor on a fee rate that relays (sat per 1000 weight units).
@@ -90,6 +91,7 @@ pub struct Unsigned {
 pub fn sign_ready(
     signer: &OfflineSigner,
     plan: &Plan,
+    preimages: &Preimages,
     network: Network,
     destination: &ScriptBuf,
     fee_rate: u32,
@@ -100,7 +102,15 @@ pub fn sign_ready(
         if action.status != Status::Ready {
             continue;
         }
-        match sign_action(signer, plan.tip, action, network, destination, fee_rate) {
+        match sign_action(
+            signer,
+            plan.tip,
+            action,
+            preimages,
+            network,
+            destination,
+            fee_rate,
+        ) {
             Ok(s) => signed.push(s),
             Err(e) => unsigned.push(Unsigned {
                 channel: action.channel.clone(),
@@ -120,6 +130,7 @@ pub fn sign_action(
     signer: &OfflineSigner,
     tip: u32,
     action: &Action,
+    preimages: &Preimages,
     network: Network,
     destination: &ScriptBuf,
     fee_rate: u32,
@@ -168,6 +179,7 @@ pub fn sign_action(
             } => sweep_p2wsh(
                 action,
                 witness_script,
+                LockTime::ZERO,
                 Sequence::from_height(*csv),
                 // The delayed path: OP_IF's false branch.
                 vec![],
@@ -195,6 +207,7 @@ pub fn sign_action(
                 sweep_p2wsh(
                     action,
                     witness_script,
+                    LockTime::ZERO,
                     Sequence::ENABLE_RBF_NO_LOCKTIME,
                     // The revocation path: OP_IF's true branch.
                     vec![1],
@@ -213,6 +226,50 @@ pub fn sign_action(
                     },
                 )
             }
+            Claim::TheirHtlcPreimage {
+                number,
+                witness_script,
+                payment_hash,
+            } => {
+                let preimage = preimages
+                    .get(payment_hash)
+                    .ok_or_else(|| RecoveryError::Usage {
+                        reason: format!("{what}: preimage unknown (give it with --preimage)"),
+                    })?;
+                their_htlc(
+                    c,
+                    action,
+                    *number,
+                    witness_script,
+                    LockTime::ZERO,
+                    preimage.to_vec(),
+                    destination,
+                    fee_rate,
+                    &what,
+                )
+            }
+            Claim::TheirHtlcTimeout {
+                number,
+                witness_script,
+                cltv_expiry,
+            } => {
+                let lock_time =
+                    LockTime::from_height(*cltv_expiry).map_err(|e| RecoveryError::Internal {
+                        reason: format!("{what}: expiry {cltv_expiry}: {e}"),
+                    })?;
+                // The script's expiry path: a preimage-sized item it is not.
+                their_htlc(
+                    c,
+                    action,
+                    *number,
+                    witness_script,
+                    lock_time,
+                    vec![],
+                    destination,
+                    fee_rate,
+                    &what,
+                )
+            }
             Claim::ToRemote { .. } => Err(RecoveryError::Internal {
                 reason: format!("{what}: to_remote is signed without the channel lock"),
             }),
@@ -221,12 +278,59 @@ pub fn sign_action(
     finish(action, tx, prevouts, network, &what)
 }
 
+/// Claims an HTLC output of their commitment `number` with our HTLC key:
+/// `branch` is the preimage, or empty for the expiry path.
+#[allow(clippy::too_many_arguments)]
+fn their_htlc(
+    c: &Channel,
+    action: &Action,
+    number: u64,
+    witness_script: &ScriptBuf,
+    lock_time: LockTime,
+    branch: Vec<u8>,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+    what: &str,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let secp = Secp256k1::new();
+    let point = their_point(c, &secp, number).ok_or_else(|| RecoveryError::Internal {
+        reason: format!("{what}: their point for commitment {number} is gone"),
+    })?;
+    // Anchor channels' HTLC scripts carry `1 OP_CSV` on these paths.
+    let sequence = if c.setup.is_anchors() {
+        Sequence::from_height(1)
+    } else {
+        Sequence::ENABLE_RBF_NO_LOCKTIME
+    };
+    sweep_p2wsh(
+        action,
+        witness_script,
+        lock_time,
+        sequence,
+        branch,
+        destination,
+        fee_rate,
+        what,
+        |tx| {
+            c.sign_counterparty_htlc_sweep(
+                tx,
+                0,
+                &point,
+                witness_script,
+                action.value_sat,
+                &DerivationPath::master(),
+            )
+        },
+    )
+}
+
 /// Spends `action`'s p2wsh output of `witness_script` to `destination`,
 /// with `branch` selecting the script's path and `sign` vls-core's call.
 #[allow(clippy::too_many_arguments)]
 fn sweep_p2wsh(
     action: &Action,
     witness_script: &ScriptBuf,
+    lock_time: LockTime,
     sequence: Sequence,
     branch: Vec<u8>,
     destination: &ScriptBuf,
@@ -241,6 +345,7 @@ fn sweep_p2wsh(
     let witness_len = 73 + 1 + branch.len() + 1 + witness_script.len() + 1;
     let tx = spend_one(
         action.outpoint,
+        lock_time,
         sequence,
         &prevout,
         destination,
@@ -267,8 +372,10 @@ fn with_witness(mut tx: Transaction, stack: Vec<Vec<u8>>) -> Transaction {
 /// A one-input, one-output sweep paying `fee_rate` on its signed weight
 /// (`witness_len` bytes of witness to come), and at least that rate on the
 /// weight vls-core's policy assumes (unsigned weight + 220).
+#[allow(clippy::too_many_arguments)]
 fn spend_one(
     outpoint: OutPoint,
+    lock_time: LockTime,
     sequence: Sequence,
     prevout: &TxOut,
     destination: &ScriptBuf,
@@ -278,7 +385,7 @@ fn spend_one(
 ) -> Result<Transaction, RecoveryError> {
     let mut tx = Transaction {
         version: Version::TWO,
-        lock_time: LockTime::ZERO,
+        lock_time,
         input: vec![TxIn {
             previous_output: outpoint,
             script_sig: ScriptBuf::new(),
@@ -364,6 +471,7 @@ fn to_remote(
     let witness_len = 73 + 1 + suffix.iter().map(|i| i.len() + 1).sum::<usize>();
     let tx = spend_one(
         action.outpoint,
+        LockTime::ZERO,
         sequence,
         &prevout,
         destination,

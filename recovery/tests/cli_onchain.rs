@@ -161,3 +161,87 @@ fn garbage_chain_file_is_a_coded_error() {
     assert_eq!(code, 12);
     assert_eq!(json(&out)["code"], "E-CHAIN-DATA");
 }
+
+/// The plan of the one channel their (unrevoked) commitment closed.
+fn closed_by_them(plan_json: &str) -> serde_json::Value {
+    json(plan_json)["plan"]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["fate"]["kind"] == "theirs")
+        .expect("a channel closed by their commitment")
+        .clone()
+}
+
+#[test]
+fn preimage_given_on_the_command_line_claims_their_htlc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = common::copy_fixture(&dir.path().join("vlsd"));
+    // Peer A closed with its current commitment 2: our 20,000 sat HTLC to
+    // it (expiry 300) and its 15,000 sat HTLC to us (expiry 310) are on it.
+    let theirs = testbed::fixture_their_commitment(1, 2).expect("fixture");
+    let chain = RecordedChain::default();
+    chain.mine(vec![]).expect("mine");
+    chain.mine(vec![theirs]).expect("mine");
+    let path = dir.path().join("chain.json");
+    chain.save(&path).expect("save");
+    let datadir = d.root().display().to_string();
+    let chain_arg = path.display().to_string();
+    let base = ["--datadir", &datadir, "--chain-file", &chain_arg, "--json"];
+
+    let (code, out, err) = run(&[&["plan"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
+    let a = closed_by_them(&out);
+    let short = a["shortfalls"].as_array().expect("shortfalls");
+    assert_eq!(short.len(), 1, "{a}");
+    assert_eq!(short[0]["value_sat"], 15_000);
+    let kinds: Vec<&str> = a["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|x| x["claim"]["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(kinds.contains(&"their_htlc_timeout"), "{a}");
+
+    let preimage = hex::encode(testbed::tagged("incoming"));
+    let (code, out, err) = run(&[&["plan", "--preimage", &preimage][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(&preimage), "a preimage is never printed");
+    let a = closed_by_them(&out);
+    assert_eq!(
+        a["shortfalls"].as_array().expect("shortfalls").len(),
+        0,
+        "{a}"
+    );
+    let claim = a["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|x| x["claim"]["kind"] == "their_htlc_preimage")
+        .expect("preimage claim")
+        .clone();
+    assert_eq!(claim["value_sat"], 15_000);
+    assert_eq!(claim["deadline_height"], 310);
+
+    let (code, out, err) = run(&[
+        &[
+            "sweep",
+            "--to",
+            testbed::FIXTURE_ALLOWLISTED,
+            "--preimage",
+            &preimage,
+        ][..],
+        &base,
+    ]
+    .concat());
+    assert_eq!(code, 0, "{err}{out}");
+    let sweep = json(&out);
+    let claims: Vec<&str> = sweep["signed"]
+        .as_array()
+        .expect("signed")
+        .iter()
+        .map(|s| s["claim"].as_str().expect("claim"))
+        .collect();
+    assert!(claims.contains(&"their htlc (preimage)"), "{out}");
+    assert!(claims.contains(&"to_remote"), "{out}");
+}

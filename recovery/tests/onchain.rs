@@ -12,6 +12,7 @@ use vls_recovery::chain::{ChainSource, ChainView, RecordedChain};
 use vls_recovery::fate::{Fate, TheirCommitment};
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::{Action, Claim, Plan, Status};
+use vls_recovery::preimage::Preimages;
 use vls_recovery::sweep::{self, Signed};
 use vls_recovery::testbed::{self, funding_tx, htlc, tagged, MemoryState, Pair, Spec};
 use vls_recovery::{Network, Seed};
@@ -107,8 +108,17 @@ impl Generated {
 }
 
 fn plan(signer: &OfflineSigner, chain: &RecordedChain, funding: &[OutPoint]) -> Plan {
+    plan_with(signer, chain, funding, &Preimages::default())
+}
+
+fn plan_with(
+    signer: &OfflineSigner,
+    chain: &RecordedChain,
+    funding: &[OutPoint],
+    preimages: &Preimages,
+) -> Plan {
     let view = ChainView::scan(chain, funding, 0).expect("scan");
-    Plan::build(signer, &view, &|id| id[..8].to_string()).expect("plan")
+    Plan::build(signer, &view, preimages, &|id| id[..8].to_string()).expect("plan")
 }
 
 fn ready<'a>(plan: &'a Plan, name: &str) -> Vec<&'a Action> {
@@ -119,10 +129,20 @@ fn ready<'a>(plan: &'a Plan, name: &str) -> Vec<&'a Action> {
 }
 
 fn sign(signer: &OfflineSigner, plan: &Plan, action: &Action) -> Signed {
+    sign_with(signer, plan, action, &Preimages::default())
+}
+
+fn sign_with(
+    signer: &OfflineSigner,
+    plan: &Plan,
+    action: &Action,
+    preimages: &Preimages,
+) -> Signed {
     sweep::sign_action(
         signer,
         plan.tip,
         action,
+        preimages,
         Network::Regtest,
         &destination(),
         FEE_RATE,
@@ -233,6 +253,63 @@ fn their_commitment_to_remote_verifies() {
 }
 
 #[test]
+fn htlc_outputs_on_their_commitment_are_claimed_both_ways() {
+    for commitment_type in [
+        CommitmentType::StaticRemoteKey,
+        CommitmentType::AnchorsZeroFeeHtlc,
+    ] {
+        let chain = RecordedChain::default();
+        let g = generated(&chain, commitment_type);
+        let signer = g.signer();
+        let theirs = g.pair.their_commitment().expect("their commitment");
+        chain.mine(vec![theirs]).expect("mine");
+
+        // The HTLC they offered us needs its preimage: without it, it is a
+        // named shortfall with its deadline.
+        let p = plan(&signer, &chain, &[g.funding]);
+        let short: Vec<_> = p.shortfalls().collect();
+        assert_eq!(short.len(), 1, "{p}");
+        assert_eq!(short[0].value_sat, 30_000);
+        assert!(
+            short[0].reason.contains("preimage unknown"),
+            "{}",
+            short[0].reason
+        );
+        assert!(short[0].reason.contains("510"), "{}", short[0].reason);
+
+        let (_, preimage) = htlc("received", 30_000, 510);
+        let mut pool = Preimages::default();
+        pool.add(preimage.0);
+        let p = plan_with(&signer, &chain, &[g.funding], &pool);
+        assert_eq!(p.shortfalls().count(), 0, "{p}");
+        let claim = ready(&p, "their htlc (preimage)");
+        assert_eq!(claim.len(), 1, "{p}");
+        assert_eq!(claim[0].value_sat, 30_000);
+        assert_eq!(claim[0].deadline_height, Some(510));
+        let signed = sign_with(&signer, &p, claim[0], &pool);
+        assert_eq!(signed.tx.input[0].witness.nth(1), Some(&preimage.0[..]));
+
+        // The HTLC we offered comes back after its expiry (500).
+        let waiting: Vec<_> = p
+            .actions()
+            .into_iter()
+            .filter(|a| a.claim.name() == "their htlc (timeout)")
+            .collect();
+        assert_eq!(waiting.len(), 1, "{p}");
+        assert_eq!(waiting[0].value_sat, 40_000);
+        assert_eq!(waiting[0].earliest_height, 501);
+        assert!(matches!(waiting[0].status, Status::Waiting { .. }));
+        let tip = p.tip;
+        mine_empty(&chain, 500 - tip);
+        let p = plan_with(&signer, &chain, &[g.funding], &pool);
+        let timeout = ready(&p, "their htlc (timeout)");
+        assert_eq!(timeout.len(), 1, "{p}");
+        let signed = sign(&signer, &p, timeout[0]);
+        assert_eq!(signed.tx.lock_time.to_consensus_u32(), 500);
+    }
+}
+
+#[test]
 fn their_revoked_commitment_justice_verifies() {
     for commitment_type in [
         CommitmentType::StaticRemoteKey,
@@ -292,6 +369,7 @@ fn fixture_force_close_verifies_for_every_channel() {
             &signer,
             400,
             &action,
+            &Preimages::default(),
             Network::Regtest,
             &destination(),
             FEE_RATE,
@@ -445,7 +523,7 @@ mod garbage {
             let chain = RecordedChain::default();
             chain.mine(vec![tx]).expect("mine");
             let view = ChainView::scan(&chain, &signer.funding_outpoints().expect("fundings"), 0).expect("scan");
-            let p = Plan::build(signer, &view, &|id| id.to_string()).expect("plan");
+            let p = Plan::build(signer, &view, &Preimages::default(), &|id| id.to_string()).expect("plan");
             let c = p.channels.iter().find(|c| c.funding == funding).expect("channel");
             let spent = !matches!(c.fate, Fate::FundingNotFound | Fate::Open { .. });
             prop_assert!(spent, "fate {:?}", c.fate);

@@ -15,6 +15,7 @@ use vls_recovery::chain::{ChainSource, ChainView, RecordedChain, RpcAuth, RpcCha
 use vls_recovery::diff::Diff;
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::Plan as RecoveryPlan;
+use vls_recovery::preimage::Preimages;
 use vls_recovery::restore::{self, Plan, Watermark};
 use vls_recovery::scb::{self, PeerAddr};
 use vls_recovery::snapshot::{ChannelStatus, HtlcDirection};
@@ -204,6 +205,13 @@ struct OnchainArgs {
     /// funding output can be older than the node's first channel).
     #[arg(long, default_value_t = 0)]
     scan_from: u32,
+    /// A payment preimage (64 hex digits) to claim HTLCs with (repeatable);
+    /// your node's invoice database has the ones the signer never saw.
+    #[arg(long)]
+    preimage: Vec<String>,
+    /// A file of preimages, one in hex per line.
+    #[arg(long)]
+    preimage_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -383,6 +391,7 @@ fn print_summary(s: &Snapshot) {
 struct Onchain {
     snapshot: Snapshot,
     signer: OfflineSigner,
+    preimages: Preimages,
     chain: Box<dyn ChainSource>,
     plan: RecoveryPlan,
     label: String,
@@ -419,13 +428,41 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         }
     };
     let view = ChainView::scan(chain.as_ref(), &signer.funding_outpoints()?, a.scan_from)?;
+    let mut preimages = Preimages::from_state(&l.snapshot.preimages()?);
+    for p in &a.preimage {
+        preimages.add_hex(p, "--preimage")?;
+    }
+    if let Some(f) = &a.preimage_file {
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(RecoveryError::io(f))?);
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            preimages.add_hex(line, &format!("{} line {}", f.display(), i + 1))?;
+        }
+    }
+    let wanted: Vec<[u8; 32]> = l
+        .snapshot
+        .channels
+        .iter()
+        .flat_map(|c| &c.htlcs)
+        .filter_map(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(&h.payment_hash, &mut b)
+                .ok()
+                .map(|()| b)
+        })
+        .collect();
+    preimages.harvest(view.txs(), &wanted);
     let labels: std::collections::BTreeMap<String, String> = l
         .snapshot
         .channels
         .iter()
         .map(|c| (c.id0.clone(), c.label()))
         .collect();
-    let plan = RecoveryPlan::build(&signer, &view, &|id0| {
+    let plan = RecoveryPlan::build(&signer, &view, &preimages, &|id0| {
         labels
             .get(id0)
             .cloned()
@@ -434,6 +471,7 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
     Ok(Onchain {
         snapshot: l.snapshot,
         signer,
+        preimages,
         chain,
         plan,
         label: l.label,
@@ -655,8 +693,14 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
             let destination = parse_destination(to, network)?;
             o.signer.allow_destination(to)?;
             let rate = sweep::choose_fee_rate(network, *fee_rate, o.chain.fee_rate_estimate(6)?)?;
-            let (signed, unsigned) =
-                sweep::sign_ready(&o.signer, &o.plan, network, &destination, rate);
+            let (signed, unsigned) = sweep::sign_ready(
+                &o.signer,
+                &o.plan,
+                &o.preimages,
+                network,
+                &destination,
+                rate,
+            );
             let mut sent = Vec::new();
             if *broadcast {
                 for s in &signed {

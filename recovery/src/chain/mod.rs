@@ -95,6 +95,11 @@ impl ChainView {
         self.txs.get(txid)
     }
 
+    /// Every watched transaction that confirmed.
+    pub fn txs(&self) -> impl Iterator<Item = &Transaction> {
+        self.txs.values().map(|c| &c.tx)
+    }
+
     /// The confirmed transaction spending `outpoint`, if any.
     pub fn spender(&self, outpoint: &OutPoint) -> Option<&Confirmed> {
         self.spenders.get(outpoint).and_then(|t| self.txs.get(t))
