@@ -7,12 +7,13 @@
 //! script under our delayed key) only appears on ours, our `to_remote`
 //! (our static payment key) only on theirs.
 
+use lightning_signer::bitcoin::secp256k1::ecdsa::Signature;
 use lightning_signer::bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use lightning_signer::bitcoin::{ScriptBuf, Transaction, TxOut, Txid};
 use lightning_signer::channel::{Channel, ChannelBase};
 use lightning_signer::lightning::ln::chan_utils::{
     get_countersigner_payment_script, get_keyed_anchor_redeemscript, get_revokeable_redeemscript,
-    TxCreationKeys,
+    CommitmentTransaction, HTLCOutputInCommitment, TxCreationKeys,
 };
 use lightning_signer::util::transaction_utils::decode_commitment_number;
 use lightning_signer::util::INITIAL_COMMITMENT_NUMBER;
@@ -254,4 +255,57 @@ fn their_commitment(channel: &Channel, txid: Txid, height: u32, number: u64) -> 
         number,
         which,
     }
+}
+
+/// The HTLC outputs of our commitment `number`, as LDK built it (output
+/// order, output indexes), each with the counterparty's signature for its
+/// second-stage transaction; none for a commitment we revoked (its
+/// signatures are gone) or one our state does not hold.
+pub(crate) struct HolderHtlcs {
+    pub txid: Txid,
+    /// The fee rate the second-stage transactions were signed at.
+    pub feerate_per_kw: u32,
+    pub htlcs: Vec<(HTLCOutputInCommitment, Signature)>,
+}
+
+pub(crate) fn holder_htlcs(
+    channel: &Channel,
+    secp: &Secp256k1<All>,
+    number: u64,
+) -> Option<HolderHtlcs> {
+    let state = &channel.enforcement_state;
+    let (info, sigs) = match &state.next_holder_commit_info {
+        Some((info, sigs)) if number == state.next_holder_commit_num => (info, sigs),
+        _ if number + 1 == state.next_holder_commit_num => (
+            state.current_holder_commit_info.as_ref()?,
+            state.current_counterparty_signatures.as_ref()?,
+        ),
+        _ => return None,
+    };
+    let point = channel.get_per_commitment_point(number).ok()?;
+    let feerate_per_kw = if channel.setup.is_zero_fee_htlc() {
+        0
+    } else {
+        info.feerate_per_kw
+    };
+    let params = channel.make_channel_parameters();
+    let ct = CommitmentTransaction::new(
+        INITIAL_COMMITMENT_NUMBER - number,
+        &point,
+        info.to_broadcaster_value_sat,
+        info.to_countersigner_value_sat,
+        feerate_per_kw,
+        Channel::htlcs_info2_to_oic(&info.offered_htlcs, &info.received_htlcs),
+        &params.as_holder_broadcastable(),
+        secp,
+    );
+    let htlcs = ct.nondust_htlcs();
+    if htlcs.len() != sigs.1.len() {
+        return None;
+    }
+    Some(HolderHtlcs {
+        txid: ct.trust().txid(),
+        feerate_per_kw,
+        htlcs: htlcs.iter().cloned().zip(sigs.1.iter().copied()).collect(),
+    })
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::chain::ChainView;
 use crate::fate::{
-    classify, holder_to_local_script, is_anchor, our_to_remote_spk, their_point,
+    classify, holder_htlcs, holder_to_local_script, is_anchor, our_to_remote_spk, their_point,
     their_to_local_script, their_to_remote_spk, Fate,
 };
 use crate::offline::OfflineSigner;
@@ -56,6 +56,19 @@ pub enum Claim {
         #[serde(serialize_with = "hex_hash")]
         payment_hash: [u8; 32],
     },
+    /// An HTLC output of our commitment `number`, moved by its
+    /// second-stage transaction, which the counterparty signed in advance:
+    /// HTLC-success with the preimage (before the expiry), or HTLC-timeout
+    /// (after it). Its output is then ours after our CSV delay.
+    HolderHtlc {
+        number: u64,
+        /// Its place in LDK's HTLC order (the counterparty's signatures').
+        htlc_index: usize,
+        offered: bool,
+        cltv_expiry: u32,
+        #[serde(serialize_with = "hex_hash")]
+        payment_hash: [u8; 32],
+    },
     /// An HTLC we offered, on their commitment `number`, taken back after
     /// its expiry.
     TheirHtlcTimeout {
@@ -73,6 +86,8 @@ impl Claim {
             Claim::ToLocal { .. } => "to_local (delayed)",
             Claim::ToRemote { .. } => "to_remote",
             Claim::JusticeToLocal { .. } => "justice to_local",
+            Claim::HolderHtlc { offered: true, .. } => "htlc-timeout",
+            Claim::HolderHtlc { offered: false, .. } => "htlc-success",
             Claim::TheirHtlcPreimage { .. } => "their htlc (preimage)",
             Claim::TheirHtlcTimeout { .. } => "their htlc (timeout)",
         }
@@ -266,7 +281,9 @@ fn plan_channel(
             revoked,
         } => {
             if let Some(tx) = view.tx(&txid).map(|t| t.tx.clone()) {
-                ours(c, view, secp, &tx, height, number, revoked, &mut plan, name);
+                ours(
+                    c, view, preimages, secp, &tx, height, number, revoked, &mut plan, name,
+                );
             }
         }
         Fate::Theirs {
@@ -303,6 +320,7 @@ fn plan_channel(
 fn ours(
     c: &Channel,
     view: &ChainView,
+    preimages: &Preimages,
     secp: &Secp256k1<All>,
     tx: &Transaction,
     height: u32,
@@ -319,6 +337,16 @@ fn ours(
     let to_local_spk = to_local.as_ref().map(|s| s.to_p2wsh());
     let csv = c.setup.counterparty_selected_contest_delay;
     let their_to_remote = their_to_remote_spk(c);
+    // The HTLCs of this commitment as our state built it (none when we
+    // had revoked it: the counterparty's signatures are gone).
+    let htlcs: Vec<(usize, HTLCOutputInCommitment)> = if revoked {
+        Vec::new()
+    } else {
+        holder_htlcs(c, secp, number)
+            .filter(|h| h.txid == txid)
+            .map(|h| h.htlcs.into_iter().map(|(h, _)| h).enumerate().collect())
+            .unwrap_or_default()
+    };
     for (vout, out) in tx.output.iter().enumerate() {
         let outpoint = OutPoint {
             txid,
@@ -347,6 +375,19 @@ fn ours(
             });
         } else if out.script_pubkey == their_to_remote || is_anchor(c, out) {
             // Theirs, or an anchor: worth less than the fee to claim it.
+        } else if let Some((index, h)) = htlcs
+            .iter()
+            .find(|(_, h)| h.transaction_output_index == Some(vout as u32))
+        {
+            let at = OurHtlc {
+                number,
+                index: *index,
+                htlc: h,
+                height,
+                outpoint,
+                to_local: to_local.as_ref(),
+            };
+            plan_our_htlc(c, view, preimages, &at, plan, name);
         } else {
             plan.shortfalls.push(Shortfall {
                 channel: name.to_string(),
@@ -356,6 +397,120 @@ fn ours(
                     .into(),
             });
         }
+    }
+}
+
+/// One HTLC output of our commitment as it confirmed.
+struct OurHtlc<'a> {
+    number: u64,
+    index: usize,
+    htlc: &'a HTLCOutputInCommitment,
+    height: u32,
+    outpoint: OutPoint,
+    /// Our to_local witness script at `number` (the second stage's output).
+    to_local: Option<&'a ScriptBuf>,
+}
+
+fn plan_our_htlc(
+    c: &Channel,
+    view: &ChainView,
+    preimages: &Preimages,
+    at: &OurHtlc,
+    plan: &mut ChannelPlan,
+    name: &str,
+) {
+    let h = at.htlc;
+    let value_sat = h.amount_msat / 1000;
+    let hash = h.payment_hash.0;
+    let short = |plan: &mut ChannelPlan, reason: String| {
+        plan.shortfalls.push(Shortfall {
+            channel: name.to_string(),
+            value_sat,
+            what: format!(
+                "{} (HTLC {} on our commitment {})",
+                at.outpoint,
+                if h.offered {
+                    "we offered"
+                } else {
+                    "they offered"
+                },
+                at.number
+            ),
+            reason,
+        })
+    };
+    if c.setup.is_zero_fee_htlc() {
+        short(
+            plan,
+            "its second-stage transaction pays no fee and needs an input of ours to pay one; \
+             not built by this version"
+                .into(),
+        );
+        return;
+    }
+    if !h.offered && preimages.get(&hash).is_none() {
+        short(
+            plan,
+            format!(
+                "preimage unknown: give it with --preimage before block {} (after it they take the HTLC back)",
+                h.cltv_expiry
+            ),
+        );
+        return;
+    }
+    let (earliest, deadline) = if h.offered {
+        // The HTLC-timeout's locktime is the expiry.
+        ((h.cltv_expiry + 1).max(at.height + 1), None)
+    } else {
+        (at.height + 1, Some(h.cltv_expiry))
+    };
+    plan.actions.push(Action {
+        channel: name.to_string(),
+        channel_id: hex::encode(c.id0.as_slice()),
+        claim: Claim::HolderHtlc {
+            number: at.number,
+            htlc_index: at.index,
+            offered: h.offered,
+            cltv_expiry: h.cltv_expiry,
+            payment_hash: hash,
+        },
+        outpoint: at.outpoint,
+        value_sat,
+        earliest_height: earliest,
+        deadline_height: deadline,
+        status: status_of(view, &at.outpoint, earliest),
+    });
+    // Once our second-stage transaction confirmed, its output is a delayed
+    // to_local of ours.
+    let (Some(spender), Some(script)) = (view.spender(&at.outpoint), at.to_local) else {
+        return;
+    };
+    let spk = script.to_p2wsh();
+    let second_txid = spender.tx.compute_txid();
+    for (vout, out) in spender.tx.output.iter().enumerate() {
+        if out.script_pubkey != spk {
+            continue;
+        }
+        let csv = c.setup.counterparty_selected_contest_delay;
+        let outpoint = OutPoint {
+            txid: second_txid,
+            vout: vout as u32,
+        };
+        let earliest = spender.height + u32::from(csv);
+        plan.actions.push(Action {
+            channel: name.to_string(),
+            channel_id: hex::encode(c.id0.as_slice()),
+            claim: Claim::ToLocal {
+                number: at.number,
+                witness_script: script.clone(),
+                csv,
+            },
+            outpoint,
+            value_sat: out.value.to_sat(),
+            earliest_height: earliest,
+            deadline_height: None,
+            status: status_of(view, &outpoint, earliest),
+        });
     }
 }
 

@@ -12,11 +12,15 @@ use lightning_signer::bitcoin::{
     Amount, EcdsaSighashType, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
 };
 use lightning_signer::channel::{Channel, ChannelBase};
-use lightning_signer::lightning::ln::chan_utils::make_funding_redeemscript;
+use lightning_signer::lightning::ln::chan_utils::{
+    build_htlc_input_witness, build_htlc_transaction, get_htlc_redeemscript,
+    make_funding_redeemscript,
+};
+use lightning_signer::lightning::types::payment::PaymentPreimage;
 use lightning_signer::policy::simple_validator::make_default_simple_policy;
 use serde::Serialize;
 
-use crate::fate::{their_point, their_secret};
+use crate::fate::{holder_htlcs, holder_keys, their_point, their_secret};
 use crate::offline::{status_err, OfflineSigner};
 use crate::plan::{Action, Claim, Plan, Status};
 use crate::preimage::Preimages;
@@ -226,6 +230,9 @@ pub fn sign_action(
                     },
                 )
             }
+            Claim::HolderHtlc {
+                number, htlc_index, ..
+            } => holder_htlc(c, *number, *htlc_index, preimages, &what),
             Claim::TheirHtlcPreimage {
                 number,
                 witness_script,
@@ -276,6 +283,68 @@ pub fn sign_action(
         })?,
     };
     finish(action, tx, prevouts, network, &what)
+}
+
+/// Our second-stage transaction for HTLC `index` of our commitment
+/// `number`: rebuilt as LDK built it (the counterparty signed exactly
+/// that), signed by vls-core with the right commitment's key. Its fee was
+/// set when the channel signed it.
+fn holder_htlc(
+    c: &Channel,
+    number: u64,
+    index: usize,
+    preimages: &Preimages,
+    what: &str,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let secp = Secp256k1::new();
+    let gone = |part: &str| RecoveryError::Internal {
+        reason: format!("{what}: {part} of our commitment {number} is gone from the state"),
+    };
+    let hh = holder_htlcs(c, &secp, number).ok_or_else(|| gone("the HTLCs"))?;
+    let (h, their_sig) = hh.htlcs.get(index).ok_or_else(|| gone("the HTLC"))?;
+    let point = c
+        .get_per_commitment_point(number)
+        .map_err(|s| status_err(what, s))?;
+    let keys = holder_keys(c, &secp, &point);
+    let features = c.setup.features();
+    let script = get_htlc_redeemscript(h, &features, &keys);
+    let mut tx = build_htlc_transaction(
+        &hh.txid,
+        hh.feerate_per_kw,
+        c.setup.counterparty_selected_contest_delay,
+        h,
+        &features,
+        &keys.broadcaster_delayed_payment_key,
+        &keys.revocation_key,
+    );
+    let ours = c
+        .sign_holder_htlc_tx_phase2(
+            &tx,
+            0,
+            number,
+            h.offered,
+            h.cltv_expiry,
+            h.amount_msat,
+            h.payment_hash,
+        )
+        .map_err(|s| status_err(what, s))?;
+    let preimage = if h.offered {
+        None
+    } else {
+        let p = preimages
+            .get(&h.payment_hash.0)
+            .ok_or_else(|| RecoveryError::Usage {
+                reason: format!("{what}: preimage unknown (give it with --preimage)"),
+            })?;
+        Some(PaymentPreimage(*p))
+    };
+    tx.input[0].witness =
+        build_htlc_input_witness(&ours.sig, their_sig, &preimage, &script, &features);
+    let prevout = TxOut {
+        value: Amount::from_sat(h.amount_msat / 1000),
+        script_pubkey: script.to_p2wsh(),
+    };
+    Ok((tx, vec![prevout]))
 }
 
 /// Claims an HTLC output of their commitment `number` with our HTLC key:
@@ -514,8 +583,9 @@ fn finish(
         })?;
     let weight = tx.weight().to_wu().max(1);
     let fee_rate = fee * 1000 / weight;
-    // A commitment's fee was agreed with the peer; ours are held to policy.
-    if action.claim != Claim::ForceClose {
+    // A commitment's and its HTLC transactions' fees were agreed with the
+    // peer; ours are held to policy.
+    if !matches!(action.claim, Claim::ForceClose | Claim::HolderHtlc { .. }) {
         let (min, max) = fee_rate_bounds(network);
         if fee_rate < u64::from(min) || fee_rate > u64::from(max) {
             return Err(RecoveryError::FeeBounds {
