@@ -261,11 +261,16 @@ fn next_state(
 /// recovery path (without marking the channel closed).
 fn latest_commitment(node: &Node, id: &ChannelId) -> Result<Transaction, Status> {
     node.with_channel(id, |c| {
-        let htlcs = c
-            .enforcement_state
-            .current_counterparty_signatures
-            .as_ref()
-            .map_or(0, |s| s.1.len());
+        // One entry per HTLC of the commitment vls-core picks: a pending
+        // next one if it holds one, else the current one.
+        let state = &c.enforcement_state;
+        let htlcs = match (
+            &state.next_holder_commit_info,
+            &state.current_counterparty_signatures,
+        ) {
+            (Some((_, sigs)), _) | (None, Some(sigs)) => sigs.1.len(),
+            (None, None) => 0,
+        };
         let (tx, ..) =
             c.sign_holder_commitment_tx_for_recovery_dry_run(&vec![false; htlcs], Some(0))?;
         Ok(tx)
@@ -289,6 +294,46 @@ impl Pair {
                 })
             })
             .map_err(fail(&format!("commitment {n}")))
+    }
+
+    /// The peer signs our commitment `n` and we validate it, and the round
+    /// stops there: we have not revoked `n - 1` (a crash between the
+    /// peer's commitment_signed and our revoke_and_ack). vls-core then holds
+    /// `n` as its pending next holder commitment.
+    pub fn half_round(
+        &self,
+        n: u64,
+        to_us: u64,
+        to_them: u64,
+        offered: &[HTLCInfo2],
+        received: &[HTLCInfo2],
+    ) -> Result<(), String> {
+        self.us
+            .with_channel(&self.ours, |a| {
+                self.peer.with_channel(&self.theirs, |b| {
+                    let point = a.get_per_commitment_point(n)?;
+                    let (sig, htlc_sigs) = b.sign_counterparty_commitment_tx_phase2(
+                        &point,
+                        n,
+                        0,
+                        to_them,
+                        to_us,
+                        offered.to_vec(),
+                        received.to_vec(),
+                    )?;
+                    a.validate_holder_commitment_tx_phase2(
+                        n,
+                        0,
+                        to_us,
+                        to_them,
+                        offered.to_vec(),
+                        received.to_vec(),
+                        &sig,
+                        &htlc_sigs,
+                    )
+                })
+            })
+            .map_err(fail(&format!("half of commitment {n}")))
     }
 
     /// The peer's latest commitment, fully signed, as the peer would

@@ -52,6 +52,16 @@ struct Generated {
 }
 
 fn generated(chain: &RecordedChain, commitment_type: CommitmentType) -> Generated {
+    generated_with(chain, commitment_type, false)
+}
+
+/// As [`generated`]; with `pending`, commitment 2 is validated but 1 not
+/// yet revoked (vls-core's pending next holder commitment).
+fn generated_with(
+    chain: &RecordedChain,
+    commitment_type: CommitmentType,
+    pending: bool,
+) -> Generated {
     let seed = tagged("generated node");
     let state = MemoryState::new();
     let us = testbed::new_node(&seed, state.persister()).expect("node");
@@ -84,8 +94,12 @@ fn generated(chain: &RecordedChain, commitment_type: CommitmentType) -> Generate
     let their_old = pair.their_commitment().expect("their commitment 1");
     let (offered, _) = htlc("offered", 40_000, 500);
     let (received, _) = htlc("received", 30_000, 510);
-    pair.round(2, 600_000 - a, 330_000, &[offered], &[received])
-        .expect("round 2");
+    if pending {
+        pair.half_round(2, 600_000 - a, 330_000, &[offered], &[received])
+    } else {
+        pair.round(2, 600_000 - a, 330_000, &[offered], &[received])
+    }
+    .expect("round 2");
     Generated {
         state,
         seed,
@@ -281,6 +295,51 @@ fn holder_htlc_second_stage_then_its_delayed_output_verify() {
     assert_eq!(timeout[0].value_sat, 40_000);
     let signed = sign(&signer, &p, timeout[0]);
     assert_eq!(signed.tx.lock_time.to_consensus_u32(), 500);
+}
+
+/// Finding (upstream, vls-core 1.0.0-rc.1): when a validated next holder
+/// commitment is pending (the node crashed between the peer's
+/// commitment_signed and its own revoke_and_ack), vls-core's
+/// `sign_holder_commitment_tx_for_recovery` signs that commitment, but its
+/// HTLC transactions with the previous commitment's point (channel.rs:1619
+/// against 1522): they fail script verification. Pinned: this asserts the
+/// bug; our own second-stage path signs the same HTLC with the right key.
+#[test]
+fn vls_core_recovery_htlc_txs_fail_on_a_pending_next_commitment() {
+    let chain = RecordedChain::default();
+    let g = generated_with(&chain, CommitmentType::StaticRemoteKey, true);
+    let (commitment, htlc_txs) = g
+        .pair
+        .us
+        .with_channel(&g.pair.ours, |c| {
+            assert!(c.enforcement_state.next_holder_commit_info.is_some());
+            let (tx, htlc_txs, ..) =
+                c.sign_holder_commitment_tx_for_recovery_dry_run(&[false, false], Some(1_000))?;
+            Ok((tx, htlc_txs))
+        })
+        .expect("vls-core signs the pending commitment");
+    // Only the offered HTLC is claimable without a preimage.
+    assert_eq!(htlc_txs.len(), 1);
+    let spent = htlc_txs[0].input[0].previous_output;
+    assert_eq!(spent.txid, commitment.compute_txid());
+    let prevout = commitment.output[spent.vout as usize].clone();
+    let err = sweep::verify_scripts(&htlc_txs[0], &[prevout], "vls-core's HTLC-timeout")
+        .expect_err("vls-core's HTLC transaction verifies: the upstream bug is fixed");
+    assert_eq!(err.code(), "E-SCRIPT-INVALID");
+
+    // The same commitment confirmed: ours verifies.
+    let signer = g.signer();
+    chain.mine(vec![commitment]).expect("mine");
+    mine_empty(&chain, 500);
+    let p = plan(&signer, &chain, &[g.funding]);
+    assert!(
+        matches!(p.channels[0].fate, Fate::Ours { number: 2, .. }),
+        "{p}"
+    );
+    let timeout = ready(&p, "htlc-timeout");
+    assert_eq!(timeout.len(), 1, "{p}");
+    assert_eq!(timeout[0].outpoint, spent);
+    sign(&signer, &p, timeout[0]);
 }
 
 #[test]
