@@ -400,6 +400,13 @@ fn ours(
     }
 }
 
+/// Why an HTLC offered to us is not claimed, and until when it can be.
+fn preimage_unknown(cltv_expiry: u32) -> String {
+    format!(
+        "preimage unknown: give it with --preimage before block {cltv_expiry} (after it they take the HTLC back)"
+    )
+}
+
 /// One HTLC output of our commitment as it confirmed.
 struct OurHtlc<'a> {
     number: u64,
@@ -449,13 +456,7 @@ fn plan_our_htlc(
         return;
     }
     if !h.offered && preimages.get(&hash).is_none() {
-        short(
-            plan,
-            format!(
-                "preimage unknown: give it with --preimage before block {} (after it they take the HTLC back)",
-                h.cltv_expiry
-            ),
-        );
+        short(plan, preimage_unknown(h.cltv_expiry));
         return;
     }
     let (earliest, deadline) = if h.offered {
@@ -665,10 +666,7 @@ fn plan_their_htlc(
                 channel: name.to_string(),
                 value_sat,
                 what: format!("{outpoint} (HTLC they offered, hash {})", hex::encode(hash)),
-                reason: format!(
-                    "preimage unknown: give it with --preimage before block {} (after it they take the HTLC back)",
-                    h.cltv_expiry
-                ),
+                reason: preimage_unknown(h.cltv_expiry),
             });
             return;
         }

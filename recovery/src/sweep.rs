@@ -487,26 +487,33 @@ fn spend_one(
     Ok(tx)
 }
 
+/// Our latest holder commitment, signed by vls-core's recovery path
+/// without marking the channel closed; HTLCs are considered at `height`.
+pub(crate) fn sign_latest_holder_commitment(
+    c: &mut Channel,
+    height: u32,
+) -> Result<Transaction, lightning_signer::util::status::Status> {
+    let state = &c.enforcement_state;
+    // One entry per non-dust HTLC of the commitment vls-core will pick:
+    // the pending next one if it validated one, else the current one.
+    let htlcs = match (
+        &state.next_holder_commit_info,
+        &state.current_counterparty_signatures,
+    ) {
+        (Some((_, sigs)), _) | (None, Some(sigs)) => sigs.1.len(),
+        (None, None) => 0,
+    };
+    let (tx, ..) =
+        c.sign_holder_commitment_tx_for_recovery_dry_run(&vec![false; htlcs], Some(height))?;
+    Ok(tx)
+}
+
 fn force_close(
     c: &mut Channel,
     tip: u32,
     what: &str,
 ) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
-    let state = &c.enforcement_state;
-    // One entry per non-dust HTLC of the commitment vls-core will pick:
-    // the pending next one if it validated one, else the current one.
-    let htlc_sigs = match (
-        &state.next_holder_commit_info,
-        &state.current_counterparty_signatures,
-    ) {
-        (Some((_, sigs)), _) => sigs.1.len(),
-        (None, Some(sigs)) => sigs.1.len(),
-        (None, None) => 0,
-    };
-    let spent = vec![false; htlc_sigs];
-    let (tx, _htlc_txs, _spk, _key, _revocation) = c
-        .sign_holder_commitment_tx_for_recovery_dry_run(&spent, Some(tip))
-        .map_err(|s| status_err(what, s))?;
+    let tx = sign_latest_holder_commitment(c, tip).map_err(|s| status_err(what, s))?;
     let holder = c.get_channel_basepoints().funding_pubkey;
     let theirs = c.counterparty_pubkeys().funding_pubkey;
     let funding = TxOut {

@@ -260,21 +260,7 @@ fn next_state(
 /// `node`'s latest holder commitment on `id`, signed by vls-core's
 /// recovery path (without marking the channel closed).
 fn latest_commitment(node: &Node, id: &ChannelId) -> Result<Transaction, Status> {
-    node.with_channel(id, |c| {
-        // One entry per HTLC of the commitment vls-core picks: a pending
-        // next one if it holds one, else the current one.
-        let state = &c.enforcement_state;
-        let htlcs = match (
-            &state.next_holder_commit_info,
-            &state.current_counterparty_signatures,
-        ) {
-            (Some((_, sigs)), _) | (None, Some(sigs)) => sigs.1.len(),
-            (None, None) => 0,
-        };
-        let (tx, ..) =
-            c.sign_holder_commitment_tx_for_recovery_dry_run(&vec![false; htlcs], Some(0))?;
-        Ok(tx)
-    })
+    node.with_channel(id, |c| crate::sweep::sign_latest_holder_commitment(c, 0))
 }
 
 impl Pair {
