@@ -18,7 +18,7 @@ use lightning_signer::bitcoin::{Address, Network as BtcNetwork, OutPoint, Script
 use lightning_signer::channel::CommitmentType;
 use vls_recovery::chain::{ChainView, RecordedChain};
 use vls_recovery::offline::OfflineSigner;
-use vls_recovery::plan::Plan;
+use vls_recovery::plan::{Known, Plan};
 use vls_recovery::preimage::Preimages;
 use vls_recovery::sweep;
 use vls_recovery::testbed::{self, funding_tx, tagged, MemoryState, Spec};
@@ -132,9 +132,8 @@ fn benches(c: &mut Criterion) {
                 || w.signer(),
                 |signer| {
                     let view = ChainView::scan(&w.chain, &w.funding, 0).expect("scan");
-                    let plan =
-                        Plan::build(&signer, &view, &Preimages::default(), &|id| id.to_string())
-                            .expect("plan");
+                    let plan = Plan::build(&signer, &view, &Known::default(), &|id| id.to_string())
+                        .expect("plan");
                     let (signed, unsigned) = sweep::sign_ready(
                         &signer,
                         &plan,

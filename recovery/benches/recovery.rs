@@ -69,13 +69,13 @@ fn benches(c: &mut Criterion) {
         let snap = with_channels(&base, n);
         let sealed = backup::seal(
             &info(&snap),
-            &backup::snapshot_payload(&snap, None).expect("payload"),
+            &backup::snapshot_payload(&snap, &Default::default(), None).expect("payload"),
             &seal_key,
         )
         .expect("seal");
         g.bench_with_input(BenchmarkId::new("seal_x25519", n), &snap, |b, s| {
             b.iter(|| {
-                let p = backup::snapshot_payload(s, None).expect("payload");
+                let p = backup::snapshot_payload(s, &Default::default(), None).expect("payload");
                 black_box(backup::seal(&info(s), &p, &seal_key).expect("seal"))
             })
         });

@@ -22,6 +22,7 @@ use age_core::format::{FileKey, Stanza};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::archive::HtlcArchive;
 use crate::error::RecoveryError;
 use crate::seed::Seed;
 use crate::snapshot::Snapshot;
@@ -375,11 +376,12 @@ pub fn create(
     Ok(path)
 }
 
-/// The payload of a snapshot backup: the snapshot and, only when asked for,
-/// the node seed.
+/// The payload of a snapshot backup: the snapshot, the HTLC archive
+/// gathered up to it and, only when asked for, the node seed.
 #[derive(Serialize)]
 struct PayloadOut<'a> {
     snapshot: &'a Snapshot,
+    htlc_archive: &'a HtlcArchive,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<&'a str>,
 }
@@ -388,6 +390,9 @@ struct PayloadOut<'a> {
 #[serde(deny_unknown_fields)]
 struct PayloadIn {
     snapshot: Box<serde_json::value::RawValue>,
+    /// Absent in backups written before the archive existed.
+    #[serde(default)]
+    htlc_archive: HtlcArchive,
     #[serde(default)]
     seed: Option<zeroize::Zeroizing<String>>,
 }
@@ -397,17 +402,24 @@ struct PayloadIn {
 pub struct Contents {
     pub header: BackupHeader,
     pub snapshot: Snapshot,
+    /// What the backup carried, with the snapshot's own commitments added.
+    pub archive: HtlcArchive,
     pub seed: Option<Seed>,
 }
 
-/// The payload bytes for `snapshot` (with the seed only if given).
+/// The payload bytes for `snapshot` and `archive` (which gets the
+/// snapshot's own commitments added), with the seed only if given.
 pub fn snapshot_payload(
     snapshot: &Snapshot,
+    archive: &HtlcArchive,
     seed: Option<&Seed>,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, RecoveryError> {
+    let mut archive = archive.clone();
+    archive.observe(snapshot)?;
     let seed_hex = seed.map(|s| zeroize::Zeroizing::new(hex::encode(s.as_bytes())));
     let out = PayloadOut {
         snapshot,
+        htlc_archive: &archive,
         seed: seed_hex.as_ref().map(|s| s.as_str()),
     };
     serde_json::to_vec(&out)
@@ -450,9 +462,12 @@ pub fn open_snapshot(bytes: &[u8], key: &OpenKey, file: &Path) -> Result<Content
             ))
         }
     };
+    let mut archive = p.htlc_archive;
+    archive.observe(&snapshot)?;
     Ok(Contents {
         header,
         snapshot,
+        archive,
         seed,
     })
 }
@@ -483,8 +498,12 @@ pub struct DirSink {
 impl DirSink {
     /// Seals `snapshot` into a new file; names it by time, never overwriting
     /// (two backups in one millisecond get the next free millisecond).
-    pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<PathBuf, RecoveryError> {
-        let payload = snapshot_payload(snapshot, self.seed.as_ref())?;
+    pub fn write_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        archive: &HtlcArchive,
+    ) -> Result<PathBuf, RecoveryError> {
+        let payload = snapshot_payload(snapshot, archive, self.seed.as_ref())?;
         let mut info = BackupInfo {
             node_id: snapshot.node_id.clone(),
             network: snapshot.network.clone(),
@@ -509,8 +528,12 @@ impl DirSink {
 }
 
 impl crate::diff::BackupSink for DirSink {
-    fn write(&mut self, snapshot: &Snapshot) -> Result<PathBuf, RecoveryError> {
-        self.write_snapshot(snapshot)
+    fn write(
+        &mut self,
+        snapshot: &Snapshot,
+        archive: &HtlcArchive,
+    ) -> Result<PathBuf, RecoveryError> {
+        self.write_snapshot(snapshot, archive)
     }
 }
 

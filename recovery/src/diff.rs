@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::archive::HtlcArchive;
 use crate::error::RecoveryError;
 use crate::snapshot::{ChannelStatus, ChannelView, HtlcView, Snapshot};
 
@@ -273,7 +274,11 @@ impl fmt::Display for Strategy {
 
 /// Where the engine puts backups (a directory of sealed files, usually).
 pub trait BackupSink {
-    fn write(&mut self, snapshot: &Snapshot) -> Result<PathBuf, RecoveryError>;
+    fn write(
+        &mut self,
+        snapshot: &Snapshot,
+        archive: &HtlcArchive,
+    ) -> Result<PathBuf, RecoveryError>;
 }
 
 /// What one `after_commit` call did.
@@ -292,25 +297,39 @@ pub struct Outcome {
 ///
 /// It only ever reads snapshots, so a failing backup cannot hurt the signer;
 /// a failed write keeps the backup due, so the next commit tries again.
+/// Every commit feeds the HTLC archive, written or not: a commitment
+/// revoked between two backups is in neither snapshot, only in the archive.
 pub struct StrategyEngine<S: BackupSink> {
     strategy: Strategy,
     sink: S,
     pending_changes: u64,
     pending_new_channels: usize,
+    archive: HtlcArchive,
 }
 
 impl<S: BackupSink> StrategyEngine<S> {
     pub fn new(strategy: Strategy, sink: S) -> Self {
+        StrategyEngine::with_archive(strategy, sink, HtlcArchive::default())
+    }
+
+    /// Starts from `archive` (the newest backup's), so it keeps growing
+    /// across restarts of the backup process.
+    pub fn with_archive(strategy: Strategy, sink: S, archive: HtlcArchive) -> Self {
         StrategyEngine {
             strategy,
             sink,
             pending_changes: 0,
             pending_new_channels: 0,
+            archive,
         }
     }
 
     pub fn sink(&self) -> &S {
         &self.sink
+    }
+
+    pub fn archive(&self) -> &HtlcArchive {
+        &self.archive
     }
 
     pub fn after_commit(
@@ -319,6 +338,8 @@ impl<S: BackupSink> StrategyEngine<S> {
         after: &Snapshot,
     ) -> Result<Outcome, RecoveryError> {
         let diff = Diff::between(before, after)?;
+        self.archive.observe(before)?;
+        self.archive.observe(after)?;
         self.pending_changes += diff.entries_changed;
         self.pending_new_channels += diff.new_channels();
         let due = match self.strategy {
@@ -328,7 +349,7 @@ impl<S: BackupSink> StrategyEngine<S> {
         };
         let (mut written, mut failed) = (None, None);
         if due {
-            match self.sink.write(after) {
+            match self.sink.write(after, &self.archive) {
                 Ok(p) => {
                     written = Some(p);
                     self.pending_changes = 0;

@@ -3,6 +3,7 @@
 //! This crate never depends on Docker or on the harness: operators run it on
 //! their own machines. Modules are nouns, one concern each.
 
+pub mod archive;
 pub mod backup;
 pub mod chain;
 pub mod datadir;

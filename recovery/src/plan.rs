@@ -9,12 +9,14 @@
 
 use std::fmt;
 
-use lightning_signer::bitcoin::secp256k1::{All, Secp256k1};
+use lightning_signer::bitcoin::secp256k1::{All, PublicKey, Secp256k1};
 use lightning_signer::bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_signer::channel::{Channel, ChannelBase};
 use lightning_signer::lightning::ln::chan_utils::{get_htlc_redeemscript, HTLCOutputInCommitment};
 use serde::Serialize;
 
+use crate::archive::ArchivedHtlc;
+use crate::archive::HtlcArchive;
 use crate::chain::ChainView;
 use crate::fate::{
     classify, holder_htlcs, holder_to_local_script, is_anchor, our_to_remote_spk, their_point,
@@ -69,6 +71,13 @@ pub enum Claim {
         #[serde(serialize_with = "hex_hash")]
         payment_hash: [u8; 32],
     },
+    /// An HTLC output of their revoked commitment `number` (details from
+    /// the state or the HTLC archive), by the revocation path.
+    JusticeHtlc {
+        number: u64,
+        #[serde(serialize_with = "hex_script")]
+        witness_script: ScriptBuf,
+    },
     /// An HTLC we offered, on their commitment `number`, taken back after
     /// its expiry.
     TheirHtlcTimeout {
@@ -86,6 +95,7 @@ impl Claim {
             Claim::ToLocal { .. } => "to_local (delayed)",
             Claim::ToRemote { .. } => "to_remote",
             Claim::JusticeToLocal { .. } => "justice to_local",
+            Claim::JusticeHtlc { .. } => "justice htlc",
             Claim::HolderHtlc { offered: true, .. } => "htlc-timeout",
             Claim::HolderHtlc { offered: false, .. } => "htlc-success",
             Claim::TheirHtlcPreimage { .. } => "their htlc (preimage)",
@@ -100,6 +110,14 @@ fn hex_hash<S: serde::Serializer>(h: &[u8; 32], ser: S) -> Result<S::Ok, S::Erro
 
 fn hex_script<S: serde::Serializer>(s: &ScriptBuf, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(&hex::encode(s.as_bytes()))
+}
+
+/// What the plan knows besides the signer state: payment preimages, and the
+/// HTLCs of counterparty commitments the state has forgotten.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub preimages: Preimages,
+    pub archive: HtlcArchive,
 }
 
 /// Where an action stands at the plan's tip.
@@ -130,6 +148,32 @@ pub struct Action {
     /// counterparty can take the output); none if it stays ours.
     pub deadline_height: Option<u32>,
     pub status: Status,
+}
+
+impl Action {
+    /// `claim` on `output` (outpoint, value) of channel `c`, with its
+    /// status at `view`'s tip.
+    fn at(
+        c: &Channel,
+        view: &ChainView,
+        name: &str,
+        claim: Claim,
+        output: (OutPoint, u64),
+        earliest_height: u32,
+        deadline_height: Option<u32>,
+    ) -> Action {
+        let (outpoint, value_sat) = output;
+        Action {
+            channel: name.to_string(),
+            channel_id: hex::encode(c.id0.as_slice()),
+            claim,
+            outpoint,
+            value_sat,
+            earliest_height,
+            deadline_height,
+            status: status_of(view, &outpoint, earliest_height),
+        }
+    }
 }
 
 /// Value the plan does not bring home, and why.
@@ -168,15 +212,14 @@ impl Plan {
     pub fn build(
         signer: &OfflineSigner,
         view: &ChainView,
-        preimages: &Preimages,
+        known: &Known,
         label: &dyn Fn(&str) -> String,
     ) -> Result<Plan, RecoveryError> {
         let secp = Secp256k1::new();
         let mut channels = Vec::new();
         for id in signer.channels() {
             let name = label(&hex::encode(id.as_slice()));
-            let cp =
-                signer.with_channel(id, |c| Ok(plan_channel(c, view, preimages, &secp, &name)))?;
+            let cp = signer.with_channel(id, |c| Ok(plan_channel(c, view, known, &secp, &name)))?;
             channels.push(cp);
         }
         Ok(Plan {
@@ -224,10 +267,11 @@ fn status_of(view: &ChainView, outpoint: &OutPoint, earliest: u32) -> Status {
 fn plan_channel(
     c: &Channel,
     view: &ChainView,
-    preimages: &Preimages,
+    known: &Known,
     secp: &Secp256k1<All>,
     name: &str,
 ) -> ChannelPlan {
+    let preimages = &known.preimages;
     let state = &c.enforcement_state;
     let holder_balance_sat = state
         .current_holder_commit_info
@@ -304,7 +348,7 @@ fn plan_channel(
                     number,
                     revoked,
                 };
-                theirs(c, view, preimages, secp, &theirs_at, &mut plan, name);
+                theirs(c, view, known, secp, &theirs_at, &mut plan, name);
             }
         }
         Fate::Unrecognised { txid, reason, .. } => plan.shortfalls.push(shortfall(
@@ -358,21 +402,16 @@ fn ours(
                 continue;
             };
             let earliest = height + u32::from(csv);
-            plan.actions.push(Action {
-                channel: name.to_string(),
-                channel_id: hex::encode(c.id0.as_slice()),
-                claim: Claim::ToLocal {
-                    number,
-                    witness_script,
-                    csv,
-                },
-                outpoint,
-                value_sat,
-                earliest_height: earliest,
-                // From an old state the counterparty may take it at once.
-                deadline_height: revoked.then_some(height),
-                status: status_of(view, &outpoint, earliest),
-            });
+            let claim = Claim::ToLocal {
+                number,
+                witness_script,
+                csv,
+            };
+            // From an old state the counterparty may take it at once.
+            let deadline = revoked.then_some(height);
+            let output = (outpoint, value_sat);
+            plan.actions
+                .push(Action::at(c, view, name, claim, output, earliest, deadline));
         } else if out.script_pubkey == their_to_remote || is_anchor(c, out) {
             // Theirs, or an anchor: worth less than the fee to claim it.
         } else if let Some((index, h)) = htlcs
@@ -465,22 +504,16 @@ fn plan_our_htlc(
     } else {
         (at.height + 1, Some(h.cltv_expiry))
     };
-    plan.actions.push(Action {
-        channel: name.to_string(),
-        channel_id: hex::encode(c.id0.as_slice()),
-        claim: Claim::HolderHtlc {
-            number: at.number,
-            htlc_index: at.index,
-            offered: h.offered,
-            cltv_expiry: h.cltv_expiry,
-            payment_hash: hash,
-        },
-        outpoint: at.outpoint,
-        value_sat,
-        earliest_height: earliest,
-        deadline_height: deadline,
-        status: status_of(view, &at.outpoint, earliest),
-    });
+    let claim = Claim::HolderHtlc {
+        number: at.number,
+        htlc_index: at.index,
+        offered: h.offered,
+        cltv_expiry: h.cltv_expiry,
+        payment_hash: hash,
+    };
+    let output = (at.outpoint, value_sat);
+    plan.actions
+        .push(Action::at(c, view, name, claim, output, earliest, deadline));
     // Once our second-stage transaction confirmed, its output is a delayed
     // to_local of ours.
     let (Some(spender), Some(script)) = (view.spender(&at.outpoint), at.to_local) else {
@@ -498,20 +531,14 @@ fn plan_our_htlc(
             vout: vout as u32,
         };
         let earliest = spender.height + u32::from(csv);
-        plan.actions.push(Action {
-            channel: name.to_string(),
-            channel_id: hex::encode(c.id0.as_slice()),
-            claim: Claim::ToLocal {
-                number: at.number,
-                witness_script: script.clone(),
-                csv,
-            },
-            outpoint,
-            value_sat: out.value.to_sat(),
-            earliest_height: earliest,
-            deadline_height: None,
-            status: status_of(view, &outpoint, earliest),
-        });
+        let claim = Claim::ToLocal {
+            number: at.number,
+            witness_script: script.clone(),
+            csv,
+        };
+        let output = (outpoint, out.value.to_sat());
+        plan.actions
+            .push(Action::at(c, view, name, claim, output, earliest, None));
     }
 }
 
@@ -526,7 +553,7 @@ struct Theirs<'a> {
 fn theirs(
     c: &Channel,
     view: &ChainView,
-    preimages: &Preimages,
+    known: &Known,
     secp: &Secp256k1<All>,
     at: &Theirs,
     plan: &mut ChannelPlan,
@@ -542,25 +569,12 @@ fn theirs(
     let to_remote = our_to_remote_spk(c);
     let point = their_point(c, secp, number);
     let their_local = point.map(|p| their_to_local_script(c, &p));
-    // The HTLCs our state knows on this commitment (current or previous).
-    let htlcs: Vec<(HTLCOutputInCommitment, ScriptBuf)> = match (point, revoked) {
-        (Some(p), false) => c
-            .enforcement_state
-            .get_previous_counterparty_commit_info(number)
-            .map(|info| {
-                let keys = c.make_counterparty_tx_keys(&p);
-                Channel::htlcs_info2_to_oic(&info.offered_htlcs, &info.received_htlcs)
-                    .into_iter()
-                    .map(|h| {
-                        let script = get_htlc_redeemscript(&h, &c.setup.features(), &keys);
-                        (h, script)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
+    let htlcs = point.map_or_else(Vec::new, |p| their_htlcs(c, &known.archive, &p, number));
+    let delay = u32::from(c.setup.holder_selected_contest_delay);
     let mut used = vec![false; htlcs.len()];
+    // Their second-stage transactions already justiced (one may spend
+    // several of the commitment's HTLC outputs).
+    let mut second_stages = Vec::new();
     for (vout, out) in tx.output.iter().enumerate() {
         let outpoint = OutPoint {
             txid,
@@ -568,77 +582,202 @@ fn theirs(
         };
         let value_sat = out.value.to_sat();
         let earliest = height + 1;
+        let action = |claim, deadline| {
+            Action::at(
+                c,
+                view,
+                name,
+                claim,
+                (outpoint, value_sat),
+                earliest,
+                deadline,
+            )
+        };
         if out.script_pubkey == to_remote {
-            plan.actions.push(Action {
-                channel: name.to_string(),
-                channel_id: hex::encode(c.id0.as_slice()),
-                claim: Claim::ToRemote {
+            plan.actions.push(action(
+                Claim::ToRemote {
                     anchors: c.setup.is_anchors(),
                 },
-                outpoint,
-                value_sat,
-                earliest_height: earliest,
-                deadline_height: None,
-                status: status_of(view, &outpoint, earliest),
-            });
-        } else if let Some(script) = their_local
+                None,
+            ));
+            continue;
+        }
+        if let Some(script) = their_local
             .as_ref()
             .filter(|s| out.script_pubkey == s.to_p2wsh())
         {
-            if !revoked {
-                // Their own balance.
-                continue;
+            if revoked {
+                plan.actions.push(action(
+                    Claim::JusticeToLocal {
+                        number,
+                        witness_script: script.clone(),
+                    },
+                    // Their delayed path opens `delay` blocks after the commitment.
+                    Some(height + delay.saturating_sub(1)),
+                ));
             }
-            let delay = u32::from(c.setup.holder_selected_contest_delay);
-            plan.actions.push(Action {
-                channel: name.to_string(),
-                channel_id: hex::encode(c.id0.as_slice()),
-                claim: Claim::JusticeToLocal {
-                    number,
-                    witness_script: script.clone(),
-                },
-                outpoint,
-                value_sat,
-                earliest_height: earliest,
-                // Their delayed path opens `delay` blocks after the commitment.
-                deadline_height: Some(height + delay.saturating_sub(1)),
-                status: status_of(view, &outpoint, earliest),
-            });
-        } else if is_anchor(c, out) {
+            // Otherwise their own balance.
+            continue;
+        }
+        if is_anchor(c, out) {
             // Worth less than the fee to claim it.
-        } else if let Some(i) = (0..htlcs.len()).find(|i| {
+            continue;
+        }
+        let matched = (0..htlcs.len()).find(|i| {
             !used[*i]
                 && out.script_pubkey == htlcs[*i].1.to_p2wsh()
                 && value_sat * 1000 == htlcs[*i].0.amount_msat
-        }) {
+        });
+        if let Some(i) = matched {
             used[i] = true;
             let (h, script) = &htlcs[i];
-            plan_their_htlc(
-                c, view, preimages, h, script, number, height, outpoint, plan, name,
-            );
-        } else if their_local.is_none() {
-            plan.shortfalls.push(Shortfall {
-                channel: name.to_string(),
-                value_sat,
-                what: format!("{outpoint} (output of their commitment {number})"),
-                reason: "our state never saw this commitment (it is newer than our state): \
-                         its outputs other than our to_remote cannot be told apart"
-                    .into(),
-            });
-        } else {
-            plan.shortfalls.push(Shortfall {
-                channel: name.to_string(),
-                value_sat,
-                what: format!("{outpoint} (HTLC on their commitment {number})"),
-                reason: if revoked {
-                    "justice on HTLC outputs of a revoked commitment is not built by this \
-                     version (vls-core keeps no HTLC details of revoked commitments)"
-                } else {
-                    "matches no HTLC our state knows on this commitment"
-                }
-                .into(),
-            });
+            if revoked {
+                // They can move it with a second-stage transaction at once
+                // if they know the preimage (an HTLC they received), or
+                // after its expiry (one they offered).
+                let deadline = if h.offered { h.cltv_expiry } else { height };
+                plan.actions.push(action(
+                    Claim::JusticeHtlc {
+                        number,
+                        witness_script: script.clone(),
+                    },
+                    Some(deadline),
+                ));
+            } else {
+                plan_their_htlc(
+                    c,
+                    view,
+                    &known.preimages,
+                    h,
+                    script,
+                    number,
+                    height,
+                    outpoint,
+                    plan,
+                    name,
+                );
+            }
         }
+        if revoked {
+            if let (Some(spender), Some(script)) = (view.spender(&outpoint), their_local.as_ref()) {
+                let spender_txid = spender.tx.compute_txid();
+                let spk = script.to_p2wsh();
+                let pays_their_local = spender.tx.output.iter().any(|o| o.script_pubkey == spk);
+                if pays_their_local {
+                    if !second_stages.contains(&spender_txid) {
+                        second_stages.push(spender_txid);
+                        justice_second_stage(c, view, spender, script, number, delay, plan, name);
+                    }
+                    continue;
+                }
+                if matched.is_none() {
+                    plan.shortfalls.push(Shortfall {
+                        channel: name.to_string(),
+                        value_sat,
+                        what: format!("{outpoint} (output of their revoked commitment {number})"),
+                        reason: format!(
+                            "already spent by {spender_txid}, which is no second-stage transaction \
+                             of theirs: an earlier claim of ours, or gone"
+                        ),
+                    });
+                }
+                continue;
+            }
+        }
+        if matched.is_some() {
+            continue;
+        }
+        let (what, reason) = if their_local.is_none() {
+            (
+                format!("{outpoint} (output of their commitment {number})"),
+                "our state never saw this commitment (it is newer than our state): \
+                 its outputs other than our to_remote cannot be told apart"
+                    .to_string(),
+            )
+        } else if revoked {
+            (
+                format!("{outpoint} (HTLC on their revoked commitment {number})"),
+                "neither the state nor the HTLC archive holds this commitment's HTLCs \
+                 (give older backups with --archive-from); if they move it with a \
+                 second-stage transaction, plan again: that output is ours"
+                    .to_string(),
+            )
+        } else {
+            (
+                format!("{outpoint} (HTLC on their commitment {number})"),
+                "matches no HTLC our state knows on this commitment".to_string(),
+            )
+        };
+        plan.shortfalls.push(Shortfall {
+            channel: name.to_string(),
+            value_sat,
+            what,
+            reason,
+        });
+    }
+}
+
+/// The HTLCs known on their commitment `number` (the state's for the
+/// current and previous ones, and every variant the archive holds), each
+/// with its witness script.
+fn their_htlcs(
+    c: &Channel,
+    archive: &HtlcArchive,
+    point: &PublicKey,
+    number: u64,
+) -> Vec<(HTLCOutputInCommitment, ScriptBuf)> {
+    let keys = c.make_counterparty_tx_keys(point);
+    let mut all = c
+        .enforcement_state
+        .get_previous_counterparty_commit_info(number)
+        .map(|info| Channel::htlcs_info2_to_oic(&info.offered_htlcs, &info.received_htlcs))
+        .unwrap_or_default();
+    all.extend(
+        archive
+            .htlcs(&hex::encode(c.id0.as_slice()), number)
+            .filter_map(ArchivedHtlc::on_their_commitment),
+    );
+    all.into_iter()
+        .map(|h| {
+            let script = get_htlc_redeemscript(&h, &c.setup.features(), &keys);
+            (h, script)
+        })
+        .collect()
+}
+
+/// Their second-stage transaction off a revoked commitment: each output
+/// paying their delayed script is ours by the revocation path until their
+/// delay passes.
+#[allow(clippy::too_many_arguments)]
+fn justice_second_stage(
+    c: &Channel,
+    view: &ChainView,
+    spender: &crate::chain::Confirmed,
+    script: &ScriptBuf,
+    number: u64,
+    delay: u32,
+    plan: &mut ChannelPlan,
+    name: &str,
+) {
+    let txid = spender.tx.compute_txid();
+    let spk = script.to_p2wsh();
+    for (vout, out) in spender.tx.output.iter().enumerate() {
+        if out.script_pubkey != spk {
+            continue;
+        }
+        let outpoint = OutPoint {
+            txid,
+            vout: vout as u32,
+        };
+        let earliest = spender.height + 1;
+        let claim = Claim::JusticeToLocal {
+            number,
+            witness_script: script.clone(),
+        };
+        let output = (outpoint, out.value.to_sat());
+        let deadline = Some(spender.height + delay.saturating_sub(1));
+        plan.actions
+            .push(Action::at(c, view, name, claim, output, earliest, deadline));
     }
 }
 
@@ -692,16 +831,15 @@ fn plan_their_htlc(
             None,
         )
     };
-    plan.actions.push(Action {
-        channel: name.to_string(),
-        channel_id: hex::encode(c.id0.as_slice()),
+    plan.actions.push(Action::at(
+        c,
+        view,
+        name,
         claim,
-        outpoint,
-        value_sat,
-        earliest_height: earliest,
-        deadline_height: deadline,
-        status: status_of(view, &outpoint, earliest),
-    });
+        (outpoint, value_sat),
+        earliest,
+        deadline,
+    ));
 }
 
 impl fmt::Display for Plan {

@@ -6,7 +6,7 @@
 use lightning_signer::bitcoin::absolute::LockTime;
 use lightning_signer::bitcoin::bip32::DerivationPath;
 use lightning_signer::bitcoin::secp256k1::ecdsa::Signature;
-use lightning_signer::bitcoin::secp256k1::{Secp256k1, SecretKey};
+use lightning_signer::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use lightning_signer::bitcoin::transaction::Version;
 use lightning_signer::bitcoin::{
     Amount, EcdsaSighashType, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
@@ -204,32 +204,19 @@ pub fn sign_action(
             Claim::JusticeToLocal {
                 number,
                 witness_script,
-            } => {
-                let secret = their_secret(c, *number).ok_or_else(|| RecoveryError::Internal {
-                    reason: format!("{what}: the revocation secret for {number} is gone"),
-                })?;
-                sweep_p2wsh(
-                    action,
-                    witness_script,
-                    LockTime::ZERO,
-                    Sequence::ENABLE_RBF_NO_LOCKTIME,
-                    // The revocation path: OP_IF's true branch.
-                    vec![1],
-                    destination,
-                    fee_rate,
-                    &what,
-                    |tx| {
-                        c.sign_justice_sweep(
-                            tx,
-                            0,
-                            &secret,
-                            witness_script,
-                            action.value_sat,
-                            &DerivationPath::master(),
-                        )
-                    },
-                )
             }
+            | Claim::JusticeHtlc {
+                number,
+                witness_script,
+            } => justice(
+                c,
+                action,
+                *number,
+                witness_script,
+                destination,
+                fee_rate,
+                &what,
+            ),
             Claim::HolderHtlc {
                 number, htlc_index, ..
             } => holder_htlc(c, *number, *htlc_index, preimages, &what),
@@ -285,11 +272,57 @@ pub fn sign_action(
     finish(action, tx, prevouts, network, &what)
 }
 
+/// Takes an output of their revoked commitment `number` (or of their
+/// second-stage transaction off it) by the revocation path.
+fn justice(
+    c: &Channel,
+    action: &Action,
+    number: u64,
+    witness_script: &ScriptBuf,
+    destination: &ScriptBuf,
+    fee_rate: u32,
+    what: &str,
+) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
+    let secret = their_secret(c, number).ok_or_else(|| RecoveryError::Internal {
+        reason: format!("{what}: the revocation secret for {number} is gone"),
+    })?;
+    let branch = if matches!(action.claim, Claim::JusticeHtlc { .. }) {
+        // An HTLC script's revocation path: the revocation key itself,
+        // hashed against the script's.
+        let point = PublicKey::from_secret_key(&Secp256k1::new(), &secret);
+        let revocation = c.make_counterparty_tx_keys(&point).revocation_key;
+        revocation.to_public_key().serialize().to_vec()
+    } else {
+        // A delayed script's revocation path: OP_IF's true branch.
+        vec![1]
+    };
+    sweep_p2wsh(
+        action,
+        witness_script,
+        LockTime::ZERO,
+        Sequence::ENABLE_RBF_NO_LOCKTIME,
+        branch,
+        destination,
+        fee_rate,
+        what,
+        |tx| {
+            c.sign_justice_sweep(
+                tx,
+                0,
+                &secret,
+                witness_script,
+                action.value_sat,
+                &DerivationPath::master(),
+            )
+        },
+    )
+}
+
 /// Our second-stage transaction for HTLC `index` of our commitment
 /// `number`: rebuilt as LDK built it (the counterparty signed exactly
 /// that), signed by vls-core with the right commitment's key. Its fee was
 /// set when the channel signed it.
-fn holder_htlc(
+pub(crate) fn holder_htlc(
     c: &Channel,
     number: u64,
     index: usize,

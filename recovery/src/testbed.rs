@@ -38,6 +38,7 @@ use lightning_signer::util::status::Status;
 use vls_persist::kvv::memory::MemoryKVVStore;
 use vls_persist::kvv::{JsonFormat, KVVPersister, KVVStore, KVV};
 
+use crate::preimage::Preimages;
 use crate::store::{RawStore, Versioned};
 use crate::{RecoveryError, Snapshot};
 
@@ -326,6 +327,32 @@ impl Pair {
     /// broadcast it (for tests of what we do when they close).
     pub fn their_commitment(&self) -> Result<Transaction, String> {
         latest_commitment(&self.peer, &self.theirs).map_err(fail("their commitment"))
+    }
+
+    /// The peer's second-stage transactions for every HTLC output of its
+    /// latest commitment, fully signed (our signatures from the commitment
+    /// round, the peer's own): HTLC-success where `preimages` has the
+    /// preimage, HTLC-timeout for the ones it offered. What a cheater
+    /// broadcasts after its revoked commitment.
+    pub fn their_htlc_txs(&self, preimages: &Preimages) -> Result<Vec<Transaction>, String> {
+        self.peer
+            .with_channel(&self.theirs, |c| {
+                let number = c.enforcement_state.next_holder_commit_num.saturating_sub(1);
+                let count = crate::fate::holder_htlcs(c, &Secp256k1::new(), number)
+                    .map_or(0, |h| h.htlcs.len());
+                Ok((0..count)
+                    .map(|i| crate::sweep::holder_htlc(c, number, i, preimages, "peer"))
+                    .collect::<Vec<_>>())
+            })
+            .map_err(fail("their HTLC transactions"))?
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok((tx, _)) => Some(Ok(tx)),
+                // An HTLC-success whose preimage the peer lacks.
+                Err(RecoveryError::Usage { .. }) => None,
+                Err(e) => Some(Err(e.to_string())),
+            })
+            .collect()
     }
 
     /// Our latest commitment, fully signed.

@@ -48,6 +48,22 @@ fn backup_verify_inspect_diff_restore_export() {
     assert_eq!(mode, 0o600);
     assert!(!err.contains(&std::fs::read_to_string(d.seed_path()).expect("seed")));
 
+    // A second backup opens the first (--identity) and carries its HTLC
+    // archive on; dbid 1 has HTLCs on the peer's commitment.
+    let (code, out, err) = run(&format!("backup create --datadir {} --recipient {recipient} --identity {} --out {} --include-seed --keep 2 --json", d.root().display(), key.display(), out_dir.display()));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        json(&out)["archive_carried_from"].as_str(),
+        Some(file.as_str())
+    );
+    let file = json(&out)["file"].as_str().expect("file").to_string();
+    let (code, out, _) = run(&format!(
+        "verify {file} --identity {} --json",
+        key.display()
+    ));
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["htlc_archive_commitments"], 1, "{out}");
+
     let (code, out, _) = run(&format!("verify {file} --identity {}", key.display()));
     assert_eq!(code, 0);
     assert!(

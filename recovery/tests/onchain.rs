@@ -8,11 +8,15 @@ mod common;
 
 use lightning_signer::bitcoin::{Address, Network as BtcNetwork, OutPoint, ScriptBuf, Transaction};
 use lightning_signer::channel::CommitmentType;
+use vls_recovery::archive::HtlcArchive;
+use vls_recovery::backup::{self, DirSink, OpenKey, SealKey};
 use vls_recovery::chain::{ChainSource, ChainView, RecordedChain};
+use vls_recovery::diff::{Strategy as BackupStrategy, StrategyEngine};
 use vls_recovery::fate::{Fate, TheirCommitment};
 use vls_recovery::offline::OfflineSigner;
-use vls_recovery::plan::{Action, Claim, Plan, Status};
+use vls_recovery::plan::{Action, Claim, Known, Plan, Status};
 use vls_recovery::preimage::Preimages;
+use vls_recovery::snapshot::HtlcDirection;
 use vls_recovery::sweep::{self, Signed};
 use vls_recovery::testbed::{self, funding_tx, htlc, tagged, MemoryState, Pair, Spec};
 use vls_recovery::{Network, Seed};
@@ -131,8 +135,21 @@ fn plan_with(
     funding: &[OutPoint],
     preimages: &Preimages,
 ) -> Plan {
+    let known = Known {
+        preimages: preimages.clone(),
+        ..Known::default()
+    };
+    plan_known(signer, chain, funding, &known)
+}
+
+fn plan_known(
+    signer: &OfflineSigner,
+    chain: &RecordedChain,
+    funding: &[OutPoint],
+    known: &Known,
+) -> Plan {
     let view = ChainView::scan(chain, funding, 0).expect("scan");
-    Plan::build(signer, &view, preimages, &|id| id[..8].to_string()).expect("plan")
+    Plan::build(signer, &view, known, &|id| id[..8].to_string()).expect("plan")
 }
 
 fn ready<'a>(plan: &'a Plan, name: &str) -> Vec<&'a Action> {
@@ -462,6 +479,211 @@ fn their_revoked_commitment_justice_verifies() {
     }
 }
 
+/// Their commitment 2 (an HTLC each way) revoked by round 3, with the
+/// archive a backup engine gathered over rounds 2 and 3 and the newest
+/// backup it sealed.
+struct RevokedWithHtlcs {
+    g: Generated,
+    their_2: Transaction,
+    /// Their HTLC-success for the HTLC we offered (they have its preimage).
+    their_success: Transaction,
+    archive: HtlcArchive,
+    backup: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn revoked_with_htlcs(chain: &RecordedChain, commitment_type: CommitmentType) -> RevokedWithHtlcs {
+    let g = generated(chain, commitment_type);
+    let a = anchors_paid(commitment_type);
+    let their_2 = g.pair.their_commitment().expect("their commitment 2");
+    let (_, offered_preimage) = htlc("offered", 40_000, 500);
+    let mut theirs = Preimages::default();
+    theirs.add(offered_preimage.0);
+    let their_htlc_txs = g.pair.their_htlc_txs(&theirs).expect("their HTLC txs");
+    // The peer has the preimage of the HTLC we offered only: one success;
+    // its HTLC-timeout (the one it offered) too.
+    assert_eq!(their_htlc_txs.len(), 2);
+    let their_success = their_htlc_txs
+        .into_iter()
+        .find(|t| t.lock_time.to_consensus_u32() == 0)
+        .expect("their HTLC-success");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let passphrase = dir.path().join("pass");
+    std::fs::write(&passphrase, "correct horse").expect("pass");
+    let key = || {
+        let p = std::fs::read_to_string(&passphrase).expect("pass");
+        age::secrecy::SecretString::from(p.trim().to_string())
+    };
+    let sink = DirSink {
+        dir: dir.path().join("backups"),
+        key: SealKey::Passphrase(key()),
+        keep: Some(1),
+        seed: None,
+        source: "test".into(),
+    };
+    // Only new channels trigger a backup: the engine sees rounds 2 and 3
+    // without writing one, as a backup process between commits would.
+    let mut engine = StrategyEngine::new(BackupStrategy::NewChannelsOnly, sink);
+    let at_2 = g.state.snapshot().expect("snapshot at 2");
+    g.pair
+        .round(3, 640_000 - a, 360_000, &[], &[])
+        .expect("round 3");
+    let at_3 = g.state.snapshot().expect("snapshot at 3");
+    let o = engine.after_commit(&at_2, &at_3).expect("after commit");
+    assert!(o.written.is_none());
+    let backup = engine
+        .sink()
+        .write_snapshot(&at_3, engine.archive())
+        .expect("backup");
+    let opened = backup::open_snapshot_file(&backup, &OpenKey::Passphrase(key())).expect("open");
+    RevokedWithHtlcs {
+        g,
+        their_2,
+        their_success,
+        archive: opened.archive,
+        backup,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn htlc_archive_survives_a_backup_round_trip() {
+    let chain = RecordedChain::default();
+    let r = revoked_with_htlcs(&chain, CommitmentType::StaticRemoteKey);
+    let id0 = {
+        let s = r.g.state.snapshot().expect("snapshot");
+        assert_eq!(s.channels.len(), 1);
+        s.channels[0].id0.clone()
+    };
+    // The newest state alone no longer has commitment 2's HTLCs ...
+    let mut state_only = HtlcArchive::default();
+    state_only
+        .observe(&r.g.state.snapshot().expect("snapshot"))
+        .expect("observe");
+    assert_eq!(state_only.htlcs(&id0, 2).count(), 0);
+    // ... the backup does, exactly as they were: one each way.
+    let mut got: Vec<_> = r
+        .archive
+        .htlcs(&id0, 2)
+        .map(|h| (h.direction, h.amount_sat, h.cltv_expiry))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (HtlcDirection::Offered, 40_000, 500),
+            (HtlcDirection::Received, 30_000, 510)
+        ]
+    );
+    // A later backup process starts from that backup's archive and
+    // carries it into the next one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, recipient) = {
+        let id = age::x25519::Identity::generate();
+        let r = id.to_public();
+        (id, r)
+    };
+    let sink = DirSink {
+        dir: dir.path().to_path_buf(),
+        key: SealKey::Recipients(vec![recipient]),
+        keep: None,
+        seed: None,
+        source: "test".into(),
+    };
+    let engine = StrategyEngine::with_archive(BackupStrategy::EveryChange, sink, r.archive.clone());
+    let now = r.g.state.snapshot().expect("snapshot");
+    let next = engine
+        .sink()
+        .write_snapshot(&now, engine.archive())
+        .expect("backup");
+    let reopened = backup::open_snapshot_file(&next, &OpenKey::Identities(vec![id])).expect("open");
+    assert_eq!(reopened.archive, r.archive);
+    assert!(r.backup.exists());
+}
+
+#[test]
+fn revoked_commitment_htlcs_and_second_stage_justice_verify() {
+    for commitment_type in [
+        CommitmentType::StaticRemoteKey,
+        CommitmentType::AnchorsZeroFeeHtlc,
+    ] {
+        let chain = RecordedChain::default();
+        let r = revoked_with_htlcs(&chain, commitment_type);
+        let signer = r.g.signer();
+        chain.mine(vec![r.their_2.clone()]).expect("mine");
+
+        // Without the archive the HTLC outputs are named, not dropped.
+        let p = plan(&signer, &chain, &[r.g.funding]);
+        assert!(
+            matches!(p.channels[0].fate, Fate::TheirRevoked { number: 2, .. }),
+            "{p}"
+        );
+        let short: Vec<_> = p.shortfalls().collect();
+        assert_eq!(short.len(), 2, "{p}");
+        assert!(
+            short.iter().all(|s| s.reason.contains("--archive-from")),
+            "{p}"
+        );
+        assert_eq!(short.iter().map(|s| s.value_sat).sum::<u64>(), 70_000);
+
+        // With it, every output of theirs is ours by the revocation path.
+        let known = Known {
+            archive: r.archive.clone(),
+            ..Known::default()
+        };
+        let p = plan_known(&signer, &chain, &[r.g.funding], &known);
+        assert_eq!(p.shortfalls().count(), 0, "{p}");
+        let htlcs = ready(&p, "justice htlc");
+        let mut values: Vec<u64> = htlcs.iter().map(|a| a.value_sat).collect();
+        values.sort();
+        assert_eq!(values, vec![30_000, 40_000], "{p}");
+        for a in &htlcs {
+            let signed = sign(&signer, &p, a);
+            assert_eq!(signed.tx.input[0].witness.len(), 3);
+        }
+        assert_eq!(ready(&p, "justice to_local").len(), 1, "{p}");
+
+        // They move the HTLC we offered with their HTLC-success: its
+        // output (their delayed script) is ours until their delay passes.
+        sweep::verify_scripts(
+            &r.their_success,
+            &[chain_prevout(&r.their_2, &r.their_success)],
+            "their HTLC-success",
+        )
+        .expect("the cheater's second stage is itself valid");
+        chain.mine(vec![r.their_success.clone()]).expect("mine");
+        let p = plan_known(&signer, &chain, &[r.g.funding], &known);
+        let spent: Vec<_> = p
+            .actions()
+            .into_iter()
+            .filter(|a| {
+                a.claim.name() == "justice htlc" && matches!(a.status, Status::Spent { .. })
+            })
+            .collect();
+        assert_eq!(spent.len(), 1, "{p}");
+        assert_eq!(spent[0].value_sat, 40_000);
+        let second: Vec<_> = ready(&p, "justice to_local")
+            .into_iter()
+            .filter(|a| a.outpoint.txid == r.their_success.compute_txid())
+            .collect();
+        assert_eq!(second.len(), 1, "{p}");
+        assert_eq!(
+            second[0].value_sat,
+            r.their_success.output[0].value.to_sat()
+        );
+        sign(&signer, &p, second[0]);
+        assert_eq!(p.shortfalls().count(), 0, "{p}");
+    }
+}
+
+/// The output of `parent` that `child`'s first input spends.
+fn chain_prevout(parent: &Transaction, child: &Transaction) -> lightning_signer::bitcoin::TxOut {
+    let op = child.input[0].previous_output;
+    assert_eq!(op.txid, parent.compute_txid());
+    parent.output[op.vout as usize].clone()
+}
+
 #[test]
 fn fixture_force_close_verifies_for_every_channel() {
     let snapshot = common::fixture_snapshot();
@@ -641,7 +863,7 @@ mod garbage {
             let chain = RecordedChain::default();
             chain.mine(vec![tx]).expect("mine");
             let view = ChainView::scan(&chain, &signer.funding_outpoints().expect("fundings"), 0).expect("scan");
-            let p = Plan::build(signer, &view, &Preimages::default(), &|id| id.to_string()).expect("plan");
+            let p = Plan::build(signer, &view, &Known::default(), &|id| id.to_string()).expect("plan");
             let c = p.channels.iter().find(|c| c.funding == funding).expect("channel");
             let spent = !matches!(c.fate, Fate::FundingNotFound | Fate::Open { .. });
             prop_assert!(spent, "fate {:?}", c.fate);

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, DirSink, OpenKey, SealKey};
 use vls_recovery::diff::{BackupSink, Diff, Strategy, StrategyEngine};
 use vls_recovery::restore::{self, Plan, Watermark};
@@ -23,7 +24,8 @@ fn keypair() -> (age::x25519::Identity, age::x25519::Recipient) {
 
 fn seal(s: &Snapshot, r: &age::x25519::Recipient, with_seed: bool) -> Vec<u8> {
     let seed = fixture_seed();
-    let payload = backup::snapshot_payload(s, with_seed.then_some(&seed)).expect("payload");
+    let payload = backup::snapshot_payload(s, &Default::default(), with_seed.then_some(&seed))
+        .expect("payload");
     let info = backup::BackupInfo {
         node_id: s.node_id.clone(),
         network: s.network.clone(),
@@ -233,7 +235,7 @@ fn restore_into(
 
 struct FailingSink(u32);
 impl BackupSink for FailingSink {
-    fn write(&mut self, _: &Snapshot) -> Result<PathBuf, RecoveryError> {
+    fn write(&mut self, _: &Snapshot, _: &HtlcArchive) -> Result<PathBuf, RecoveryError> {
         self.0 += 1;
         Err(RecoveryError::Io {
             path: "/full-disk".into(),

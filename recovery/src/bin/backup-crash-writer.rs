@@ -3,6 +3,7 @@
 //! it can, keeping the newest 3, until it is killed.
 //! Arguments: `<dir> <age recipient> <vlsd datadir>`.
 
+use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, DirSink, SealKey};
 use vls_recovery::{Network, Snapshot, VlsdDatadir};
 
@@ -35,7 +36,7 @@ fn main() -> std::process::ExitCode {
         source: "crash-writer".into(),
     };
     loop {
-        if let Err(e) = sink.write_snapshot(&snapshot) {
+        if let Err(e) = sink.write_snapshot(&snapshot, &HtlcArchive::default()) {
             eprintln!("{e}");
             return std::process::ExitCode::from(1);
         }

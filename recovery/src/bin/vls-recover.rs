@@ -10,11 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lightning_signer::bitcoin::address::NetworkUnchecked;
 use lightning_signer::bitcoin::{Address, ScriptBuf};
 use serde_json::json;
+use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, BackupHeader, DirSink, OpenKey, SealKey};
 use vls_recovery::chain::{ChainSource, ChainView, RecordedChain, RpcAuth, RpcChain};
 use vls_recovery::diff::Diff;
 use vls_recovery::offline::OfflineSigner;
-use vls_recovery::plan::Plan as RecoveryPlan;
+use vls_recovery::plan::{Known, Plan as RecoveryPlan};
 use vls_recovery::preimage::Preimages;
 use vls_recovery::restore::{self, Plan, Watermark};
 use vls_recovery::scb::{self, PeerAddr};
@@ -163,6 +164,11 @@ enum BackupCommand {
         /// Also store the node seed (whoever can open the file can spend).
         #[arg(long)]
         include_seed: bool,
+        /// age identity that opens the newest backup in --out, so its HTLC
+        /// archive is carried into the new one (a --passphrase-file opens
+        /// it by itself).
+        #[arg(long, conflicts_with = "passphrase_file")]
+        identity: Option<PathBuf>,
     },
 }
 
@@ -212,6 +218,10 @@ struct OnchainArgs {
     /// A file of preimages, one in hex per line.
     #[arg(long)]
     preimage_file: Option<PathBuf>,
+    /// An older backup whose HTLC archive to add (repeatable): the HTLCs
+    /// of revoked commitments, for justice on their HTLC outputs.
+    #[arg(long)]
+    archive_from: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -238,6 +248,38 @@ fn read_passphrase(path: &Path) -> Result<SecretString, RecoveryError> {
         });
     }
     Ok(SecretString::from(line))
+}
+
+/// The newest backup in `dir` and its HTLC archive, when the key to open
+/// it was given; none when `dir` has no backup yet or no key opens it.
+fn carry_archive(
+    dir: &Path,
+    snapshot: &Snapshot,
+    passphrase_file: &Option<PathBuf>,
+    identity: &Option<PathBuf>,
+) -> Result<Option<(PathBuf, HtlcArchive)>, RecoveryError> {
+    let Some(newest) = backup::list(dir).ok().and_then(|l| l.last().cloned()) else {
+        return Ok(None);
+    };
+    let key = KeyArgs {
+        identity: identity.clone(),
+        passphrase_file: passphrase_file.clone(),
+    };
+    if key.identity.is_none() && key.passphrase_file.is_none() {
+        return Ok(None);
+    }
+    let older = backup::open_snapshot_file(&newest, &open_key(&key, &newest)?)?;
+    if older.snapshot.node_id != snapshot.node_id {
+        return Err(RecoveryError::Usage {
+            reason: format!(
+                "{}: holds backups of node {}, not {}; use a directory per node",
+                dir.display(),
+                older.snapshot.node_id,
+                snapshot.node_id
+            ),
+        });
+    }
+    Ok(Some((newest, older.archive)))
 }
 
 fn open_key(k: &KeyArgs, file: &Path) -> Result<OpenKey, RecoveryError> {
@@ -290,16 +332,22 @@ struct Loaded {
     header: Option<BackupHeader>,
     /// The seed a backup carries.
     seed: Option<Seed>,
+    /// The HTLC archive a backup carries (a datadir's: its own state's).
+    archive: HtlcArchive,
     label: String,
 }
 
 fn load(path: &Path, network: Option<Network>, key: &KeyArgs) -> Result<Loaded, RecoveryError> {
     if path.is_dir() {
         let d = datadir(path, network)?;
+        let snapshot = Snapshot::load(&d)?;
+        let mut archive = HtlcArchive::default();
+        archive.observe(&snapshot)?;
         return Ok(Loaded {
-            snapshot: Snapshot::load(&d)?,
+            snapshot,
             header: None,
             seed: None,
+            archive,
             label: format!("datadir {}", path.display()),
         });
     }
@@ -308,6 +356,7 @@ fn load(path: &Path, network: Option<Network>, key: &KeyArgs) -> Result<Loaded, 
         snapshot: c.snapshot,
         header: Some(c.header),
         seed: c.seed,
+        archive: c.archive,
         label: format!("backup {}", path.display()),
     })
 }
@@ -391,7 +440,7 @@ fn print_summary(s: &Snapshot) {
 struct Onchain {
     snapshot: Snapshot,
     signer: OfflineSigner,
-    preimages: Preimages,
+    known: Known,
     chain: Box<dyn ChainSource>,
     plan: RecoveryPlan,
     label: String,
@@ -456,13 +505,29 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         })
         .collect();
     preimages.harvest(view.txs(), &wanted);
+    let mut archive = std::mem::take(&mut l.archive);
+    for f in &a.archive_from {
+        let older = backup::open_snapshot_file(f, &open_key(&a.key, f)?)?;
+        if older.snapshot.node_id != l.snapshot.node_id {
+            return Err(RecoveryError::Usage {
+                reason: format!(
+                    "--archive-from {}: a backup of node {}, not {}",
+                    f.display(),
+                    older.snapshot.node_id,
+                    l.snapshot.node_id
+                ),
+            });
+        }
+        archive.merge(&older.archive);
+    }
+    let known = Known { preimages, archive };
     let labels: std::collections::BTreeMap<String, String> = l
         .snapshot
         .channels
         .iter()
         .map(|c| (c.id0.clone(), c.label()))
         .collect();
-    let plan = RecoveryPlan::build(&signer, &view, &preimages, &|id0| {
+    let plan = RecoveryPlan::build(&signer, &view, &known, &|id0| {
         labels
             .get(id0)
             .cloned()
@@ -471,7 +536,7 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
     Ok(Onchain {
         snapshot: l.snapshot,
         signer,
-        preimages,
+        known,
         chain,
         plan,
         label: l.label,
@@ -490,6 +555,7 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                     out,
                     keep,
                     include_seed,
+                    identity,
                 },
         } => {
             let root = state
@@ -516,6 +582,8 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
             } else {
                 None
             };
+            let carried = carry_archive(out, &snapshot, passphrase_file, identity)?;
+            let archive = carried.as_ref().map(|(_, a)| a.clone()).unwrap_or_default();
             let sink = DirSink {
                 dir: out.clone(),
                 key,
@@ -523,12 +591,21 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                 seed,
                 source: format!("datadir:{}", d.root().display()),
             };
-            let path = sink.write_snapshot(&snapshot)?;
+            let path = sink.write_snapshot(&snapshot, &archive)?;
+            let carried_from = carried.map(|(f, _)| f);
+            if carried_from.is_none() && backup::list(out).map_or(0, |l| l.len()) > 1 {
+                eprintln!(
+                    "warning: the HTLC archive of the older backups in {} was not carried: \
+                     give --identity to open them",
+                    out.display()
+                );
+            }
             if cli.json {
                 println!(
                     "{}",
                     json!({"ok": true, "file": path, "node_id": snapshot.node_id,
-                           "channels": snapshot.channels.len(), "includes_seed": include_seed})
+                           "channels": snapshot.channels.len(), "includes_seed": include_seed,
+                           "archive_carried_from": carried_from})
                 );
             } else {
                 println!(
@@ -542,6 +619,9 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                         ""
                     }
                 );
+                if let Some(f) = &carried_from {
+                    println!("HTLC archive carried from {}", f.display());
+                }
             }
         }
         Command::Verify { file, key } => {
@@ -550,15 +630,17 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                 println!(
                     "{}",
                     json!({"ok": true, "file": file, "header": c.header,
-                           "channels": c.snapshot.channels.len()})
+                           "channels": c.snapshot.channels.len(),
+                           "htlc_archive_commitments": c.archive.commitments()})
                 );
             } else {
                 println!(
-                    "ok: {} (node {}, {}, {} channels, created at {} ms{})",
+                    "ok: {} (node {}, {}, {} channels, {} archived commitments with HTLCs, created at {} ms{})",
                     file.display(),
                     c.header.node_id,
                     c.header.network,
                     c.snapshot.channels.len(),
+                    c.archive.commitments(),
                     c.header.created_at_ms,
                     if c.header.includes_seed {
                         ", includes the seed"
@@ -696,7 +778,7 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
             let (signed, unsigned) = sweep::sign_ready(
                 &o.signer,
                 &o.plan,
-                &o.preimages,
+                &o.known.preimages,
                 network,
                 &destination,
                 rate,
