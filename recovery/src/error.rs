@@ -86,6 +86,14 @@ pub enum RecoveryError {
     },
     #[error("transaction {txid}: rejected by the chain source: {reason}")]
     BroadcastRejected { txid: String, reason: String },
+    #[error("{value_sat} sat lost: the counterparty took them after the deadline to claim them passed: {what}")]
+    DeadlinePassed { value_sat: u64, what: String },
+    #[error("{}: channel(s) {} were force-closed from this backup; a signer restored from it could sign new states on them. If their force-closes confirmed and you still want it, delete {}", file.display(), channels.join(", "), marker.display())]
+    ForceClosed {
+        file: PathBuf,
+        channels: Vec<String>,
+        marker: PathBuf,
+    },
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }
@@ -122,6 +130,8 @@ impl RecoveryError {
             RecoveryError::FeeBounds { .. } => "E-FEE-BOUNDS",
             RecoveryError::ScriptInvalid { .. } => "E-SCRIPT-INVALID",
             RecoveryError::BroadcastRejected { .. } => "E-BROADCAST-REJECTED",
+            RecoveryError::DeadlinePassed { .. } => "E-DEADLINE-PASSED",
+            RecoveryError::ForceClosed { .. } => "E-FORCE-CLOSED",
             RecoveryError::Internal { .. } => "E-INTERNAL",
         }
     }
@@ -150,6 +160,8 @@ impl RecoveryError {
             RecoveryError::FeeBounds { .. } => 15,
             RecoveryError::ScriptInvalid { .. } => 16,
             RecoveryError::BroadcastRejected { .. } => 17,
+            RecoveryError::DeadlinePassed { .. } => 18,
+            RecoveryError::ForceClosed { .. } => 9,
             RecoveryError::Internal { .. } => 70,
         }
     }

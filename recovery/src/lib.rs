@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod backup;
 pub mod chain;
+pub mod closed;
 pub mod datadir;
 pub mod diff;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod snapshot;
 pub mod store;
 pub mod sweep;
 pub mod testbed;
+pub mod watch;
 
 pub use datadir::{Network, VlsdDatadir};
 pub use error::RecoveryError;

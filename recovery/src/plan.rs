@@ -118,6 +118,9 @@ fn hex_script<S: serde::Serializer>(s: &ScriptBuf, ser: S) -> Result<S::Ok, S::E
 pub struct Known {
     pub preimages: Preimages,
     pub archive: HtlcArchive,
+    /// Payment hashes whose preimages to look for in spending witnesses
+    /// (a forwarded HTLC's preimage revealed downstream claims upstream).
+    pub wanted: Vec<[u8; 32]>,
 }
 
 /// Where an action stands at the plan's tip.
@@ -151,6 +154,20 @@ pub struct Action {
 }
 
 impl Action {
+    /// A stand-in naming `outpoint` of channel `c`, for messages about it.
+    pub(crate) fn probe(c: &ChannelPlan, outpoint: OutPoint) -> Action {
+        Action {
+            channel: c.channel.clone(),
+            channel_id: c.channel_id.clone(),
+            claim: Claim::ForceClose,
+            outpoint,
+            value_sat: 0,
+            earliest_height: 0,
+            deadline_height: None,
+            status: Status::Ready,
+        }
+    }
+
     /// `claim` on `output` (outpoint, value) of channel `c`, with its
     /// status at `view`'s tip.
     fn at(
@@ -189,6 +206,8 @@ pub struct Shortfall {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelPlan {
     pub channel: String,
+    /// The channel's first id (hex), as the signer knows it.
+    pub channel_id: String,
     pub funding: OutPoint,
     pub capacity_sat: u64,
     /// Our balance on our latest commitment, HTLCs excluded.
@@ -288,6 +307,7 @@ fn plan_channel(
     let revoked = matches!(fate, Fate::TheirRevoked { .. });
     let mut plan = ChannelPlan {
         channel: name.to_string(),
+        channel_id: hex::encode(c.id0.as_slice()),
         funding: c.setup.funding_outpoint,
         capacity_sat: c.setup.channel_value_sat,
         holder_balance_sat,
@@ -871,6 +891,9 @@ impl fmt::Display for Plan {
         )?;
         for a in actions {
             let status = match &a.status {
+                Status::Ready if a.deadline_height.is_some_and(|d| self.tip + 1 > d) => {
+                    "ready, DEADLINE PASSED".to_string()
+                }
                 Status::Ready => "ready".to_string(),
                 Status::Waiting { blocks } => format!("in {blocks} blocks"),
                 Status::Spent { height, .. } => format!("spent at {height}"),
@@ -902,7 +925,7 @@ impl fmt::Display for Plan {
     }
 }
 
-fn fate_text(fate: &Fate) -> String {
+pub(crate) fn fate_text(fate: &Fate) -> String {
     match fate {
         Fate::FundingNotFound => "funding not found on chain".into(),
         Fate::Open { funding_height } => format!("open (funded at {funding_height})"),

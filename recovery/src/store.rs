@@ -50,6 +50,11 @@ fn redb_err(path: &Path, e: impl std::fmt::Display) -> RecoveryError {
 
 /// Reads the whole store at `db_path` (`<datadir>/<network>/redb`).
 pub fn read(db_path: &Path) -> Result<RawStore, RecoveryError> {
+    read_db(&open(db_path)?, db_path)
+}
+
+/// Opens an existing store, taking redb's exclusive lock on it.
+fn open(db_path: &Path) -> Result<redb::Database, RecoveryError> {
     if !db_path.is_file() {
         return Err(RecoveryError::DatadirMissing {
             path: db_path.to_path_buf(),
@@ -88,6 +93,10 @@ pub fn read(db_path: &Path) -> Result<RawStore, RecoveryError> {
         }
         Err(e) => return Err(redb_err(db_path, e)),
     };
+    Ok(db)
+}
+
+fn read_db(db: &redb::Database, db_path: &Path) -> Result<RawStore, RecoveryError> {
     let tx = db.begin_read().map_err(|e| redb_err(db_path, e))?;
     let kv = tx
         .open_table(KV_TABLE)
@@ -124,6 +133,60 @@ pub fn read(db_path: &Path) -> Result<RawStore, RecoveryError> {
         .map(|g| *g.value())
         .ok_or_else(|| redb_err(db_path, "no signer_id in the `meta` table"))?;
     Ok(RawStore { signer_id, entries })
+}
+
+/// A store held open, and so locked, for as long as this lives: no vlsd
+/// can start on it meanwhile (never two signers on one state).
+pub struct Held {
+    db: redb::Database,
+    path: std::path::PathBuf,
+}
+
+impl Held {
+    /// Locks the store at `db_path`; `E-DATADIR-LOCKED` if a vlsd holds it.
+    pub fn lock(db_path: &Path) -> Result<Held, RecoveryError> {
+        Ok(Held {
+            db: open(db_path)?,
+            path: db_path.to_path_buf(),
+        })
+    }
+
+    pub fn read(&self) -> Result<RawStore, RecoveryError> {
+        read_db(&self.db, &self.path)
+    }
+
+    /// Writes `value` at `key` as the next version after `expected`, in one
+    /// durable transaction for all of `updates`; refuses (and writes
+    /// nothing) if any entry moved on from the version it was read at.
+    pub fn update(&self, updates: &[(String, u64, Vec<u8>)]) -> Result<(), RecoveryError> {
+        let tx = self.db.begin_write().map_err(|e| redb_err(&self.path, e))?;
+        {
+            let mut kv = tx
+                .open_table(KV_TABLE)
+                .map_err(|e| redb_err(&self.path, e))?;
+            for (key, expected, value) in updates {
+                let now = kv
+                    .get(key.as_str())
+                    .map_err(|e| redb_err(&self.path, e))?
+                    .and_then(|g| g.value().first_chunk::<8>().map(|v| u64::from_be_bytes(*v)));
+                if now != Some(*expected) {
+                    return Err(RecoveryError::StateInvalid {
+                        source_name: self.path.display().to_string(),
+                        key: key.clone(),
+                        reason: format!(
+                            "at version {now:?}, expected {expected}: the state changed since it was read"
+                        ),
+                    });
+                }
+                let mut bytes = (expected + 1).to_be_bytes().to_vec();
+                bytes.extend_from_slice(value);
+                kv.insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| redb_err(&self.path, e))?;
+            }
+        }
+        // redb's commit is durable (fsync) by default.
+        tx.commit().map_err(|e| redb_err(&self.path, e))
+    }
 }
 
 /// Creates a new store in `network_dir` (which must not hold a database yet)

@@ -120,6 +120,21 @@ fn backup_verify_inspect_diff_restore_export() {
     );
     assert!(!target.join("regtest").exists());
 
+    // A backup a force-close was broadcast from is refused until its
+    // marker is removed.
+    let marker =
+        vls_recovery::closed::mark_backup_closed(Path::new(&file), &["00ff".into()]).expect("mark");
+    let (code, _, err) = run(&format!(
+        "restore {file} --datadir {} --identity {}",
+        target.display(),
+        key.display()
+    ));
+    assert_eq!(code, 9, "{err}");
+    assert!(
+        err.contains("E-FORCE-CLOSED") && err.contains("00ff"),
+        "{err}"
+    );
+    std::fs::remove_file(marker).expect("remove marker");
     // ...and restored when nothing newer is known, seed from the backup.
     let (code, out, err) = run(&format!(
         "restore {file} --datadir {} --identity {} --json",

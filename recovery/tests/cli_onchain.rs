@@ -140,7 +140,44 @@ fn chain_status_plan_and_dry_run_sweep_on_the_fixture() {
     assert_eq!(code, 2);
     assert_eq!(json(&out)["code"], "E-USAGE");
 
-    // The operator's state is never written.
+    // watch, one pass: both claims go out, nothing is confirmed yet (exit 1),
+    // and the table names the channels the chain knows nothing of.
+    let (code, out, err) = run(&[
+        &[
+            "watch",
+            "--to",
+            to,
+            "--fee-rate",
+            "2000",
+            "--once",
+            "--json",
+        ][..],
+        &base,
+    ]
+    .concat());
+    assert_eq!(code, 1, "{err}");
+    let w = json(&out);
+    assert_eq!(w["finished"], false);
+    let sent: Vec<&str> = w["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "broadcast")
+        .map(|e| e["claim"].as_str().expect("claim"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{out}");
+    assert!(
+        sent.contains(&"justice to_local") && sent.contains(&"to_remote"),
+        "{out}"
+    );
+    assert_eq!(w["summary"]["channels"].as_array().map(Vec::len), Some(3));
+    assert_eq!(w["summary"]["shortfalls"].as_array().map(Vec::len), Some(2));
+    // A recorded chain never grows: watching it to the end is refused.
+    let (code, out, _) = run(&[&["watch", "--to", to, "--json"][..], &base].concat());
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["code"], "E-USAGE");
+
+    // The operator's state is never written (no force-close was needed).
     assert_eq!(std::fs::read(d.state_db_path()).expect("redb"), redb_before);
 }
 

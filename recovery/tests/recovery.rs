@@ -11,9 +11,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, DirSink, OpenKey, SealKey};
+use vls_recovery::closed;
 use vls_recovery::diff::{BackupSink, Diff, Strategy, StrategyEngine};
 use vls_recovery::restore::{self, Plan, Watermark};
 use vls_recovery::snapshot::{ChannelOrigin, ChannelStatus, HtlcDirection};
+use vls_recovery::store::Held;
 use vls_recovery::{Network, RecoveryError, Snapshot, VlsdDatadir};
 
 fn keypair() -> (age::x25519::Identity, age::x25519::Recipient) {
@@ -296,4 +298,52 @@ fn strategies_decide_from_real_diffs() {
     );
     let files = backup::list(out.path()).expect("list");
     assert_eq!(files.len(), 2);
+}
+
+#[test]
+fn a_force_closed_channel_is_marked_closed_in_the_datadir_vlsd_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = copy_fixture(dir.path());
+    let before = Snapshot::load(&d).expect("snapshot");
+    let c3 = before
+        .channels
+        .iter()
+        .find(|c| c.label().ends_with("dbid 3"))
+        .expect("dbid 3")
+        .clone();
+    assert_eq!(c3.status, ChannelStatus::Open);
+    {
+        let held = Held::lock(&d.state_db_path()).expect("lock");
+        // While it is held nobody else opens the state (vlsd included).
+        assert_eq!(
+            Held::lock(&d.state_db_path()).err().map(|e| e.code()),
+            Some("E-DATADIR-LOCKED")
+        );
+        let changed = closed::mark_closed(&held, std::slice::from_ref(&c3.id0)).expect("mark");
+        assert_eq!(changed, vec![c3.key.clone()]);
+        // Marking again changes nothing.
+        assert!(closed::mark_closed(&held, std::slice::from_ref(&c3.id0))
+            .expect("again")
+            .is_empty());
+    }
+    let after = Snapshot::load(&d).expect("snapshot after");
+    let marked = after.channel(&c3.key).expect("dbid 3 after");
+    assert_eq!(marked.status, ChannelStatus::Closed);
+    assert_eq!(marked.version, c3.version + 1);
+    // Every other entry is untouched.
+    let others = |s: &Snapshot| -> Vec<_> {
+        s.store
+            .iter()
+            .filter(|i| i.key != c3.key)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&before), others(&after));
+    // vlsd's own start-up path reads the channel as closing.
+    let node = start_like_vlsd(&d, &fixture_seed());
+    let id0 = lightning_signer::channel::ChannelId::new(&hex::decode(&c3.id0).expect("id0"));
+    let closed_flag = node
+        .with_channel(&id0, |c| Ok(c.enforcement_state.channel_closed))
+        .expect("channel");
+    assert!(closed_flag);
 }

@@ -7,6 +7,7 @@ mod recorded;
 mod rpc;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use lightning_signer::bitcoin::{Block, OutPoint, Transaction, Txid};
 
@@ -27,6 +28,12 @@ pub trait ChainSource {
     /// The fee rate (sat per 1000 weight units) to confirm within `target`
     /// blocks, if the source has an estimate.
     fn fee_rate_estimate(&self, target: u16) -> Result<Option<u32>, RecoveryError>;
+    /// The unconfirmed transaction spending `outpoint` in the mempool, if
+    /// any.
+    fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Transaction>, RecoveryError>;
+    /// Waits until the tip is above `height`, or `timeout` passes; returns
+    /// the tip then.
+    fn wait_for_block(&self, height: u32, timeout: Duration) -> Result<u32, RecoveryError>;
 }
 
 /// A confirmed transaction and its height.

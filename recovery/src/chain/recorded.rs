@@ -7,11 +7,14 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use lightning_signer::bitcoin::block::{Header, Version};
 use lightning_signer::bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use lightning_signer::bitcoin::hashes::Hash;
-use lightning_signer::bitcoin::{Block, BlockHash, CompactTarget, Transaction, TxMerkleNode, Txid};
+use lightning_signer::bitcoin::{
+    Block, BlockHash, CompactTarget, OutPoint, Transaction, TxMerkleNode, Txid,
+};
 use serde::{Deserialize, Serialize};
 
 use super::ChainSource;
@@ -112,6 +115,21 @@ impl RecordedChain {
         Ok(height)
     }
 
+    /// Appends a block holding only `txs`: what was broadcast stays in the
+    /// mempool (a block that left our low-fee transaction out).
+    pub fn mine_only(&self, txs: Vec<Transaction>) -> Result<u32, RecoveryError> {
+        let kept = std::mem::take(&mut *self.mempool.lock().map_err(|_| poisoned())?);
+        let height = self.mine(txs);
+        *self.mempool.lock().map_err(|_| poisoned())? = kept;
+        height
+    }
+
+    /// Forgets the mempool, as a restarted node without its mempool file.
+    pub fn clear_mempool(&self) -> Result<(), RecoveryError> {
+        self.mempool.lock().map_err(|_| poisoned())?.clear();
+        Ok(())
+    }
+
     /// What was broadcast and not yet mined.
     pub fn mempool(&self) -> Result<Vec<Transaction>, RecoveryError> {
         Ok(self.mempool.lock().map_err(|_| poisoned())?.clone())
@@ -138,15 +156,80 @@ impl ChainSource for RecordedChain {
             })
     }
 
+    /// As a node's mempool would: a transaction already there is accepted
+    /// again; one spending an output a mempool transaction spends replaces
+    /// it only if it pays a higher fee (BIP 125, where the prevouts are
+    /// known); one spending an output spent in a block is refused.
     fn broadcast(&self, tx: &Transaction) -> Result<Txid, RecoveryError> {
-        self.mempool
-            .lock()
-            .map_err(|_| poisoned())?
-            .push(tx.clone());
-        Ok(tx.compute_txid())
+        let txid = tx.compute_txid();
+        let blocks = self.blocks.lock().map_err(|_| poisoned())?;
+        let mut mempool = self.mempool.lock().map_err(|_| poisoned())?;
+        if mempool.iter().any(|m| m.compute_txid() == txid) {
+            return Ok(txid);
+        }
+        let spends = |t: &Transaction| -> Vec<OutPoint> {
+            t.input.iter().map(|i| i.previous_output).collect()
+        };
+        let ours = spends(tx);
+        let reject = |reason: String| RecoveryError::BroadcastRejected {
+            txid: txid.to_string(),
+            reason,
+        };
+        if blocks
+            .iter()
+            .flat_map(|b| &b.txdata)
+            .any(|t| spends(t).iter().any(|o| ours.contains(o)))
+        {
+            return Err(reject("bad-txns-inputs-missingorspent".into()));
+        }
+        let fee = |t: &Transaction| -> Option<u64> {
+            let mut value_in = 0u64;
+            for o in spends(t) {
+                let prev = blocks
+                    .iter()
+                    .flat_map(|b| &b.txdata)
+                    .chain(mempool.iter())
+                    .find(|p| p.compute_txid() == o.txid)?;
+                value_in += prev.output.get(o.vout as usize)?.value.to_sat();
+            }
+            let out: u64 = t.output.iter().map(|o| o.value.to_sat()).sum();
+            value_in.checked_sub(out)
+        };
+        let conflicts: Vec<usize> = (0..mempool.len())
+            .filter(|i| spends(&mempool[*i]).iter().any(|o| ours.contains(o)))
+            .collect();
+        for i in &conflicts {
+            if let (Some(new), Some(old)) = (fee(tx), fee(&mempool[*i])) {
+                if new <= old {
+                    return Err(reject(format!(
+                        "insufficient fee: replaces {} paying {old} sat with {new} sat",
+                        mempool[*i].compute_txid()
+                    )));
+                }
+            }
+        }
+        for i in conflicts.into_iter().rev() {
+            mempool.remove(i);
+        }
+        mempool.push(tx.clone());
+        Ok(txid)
     }
 
     fn fee_rate_estimate(&self, _target: u16) -> Result<Option<u32>, RecoveryError> {
         Ok(self.fee_rate)
+    }
+
+    fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Transaction>, RecoveryError> {
+        let mempool = self.mempool.lock().map_err(|_| poisoned())?;
+        Ok(mempool
+            .iter()
+            .find(|t| t.input.iter().any(|i| i.previous_output == *outpoint))
+            .cloned())
+    }
+
+    /// A recorded chain grows only by [`RecordedChain::mine`]: nothing to
+    /// wait for.
+    fn wait_for_block(&self, _height: u32, _timeout: Duration) -> Result<u32, RecoveryError> {
+        self.tip_height()
     }
 }

@@ -1,12 +1,24 @@
 //! [`ChainSource`] over bitcoind's JSON-RPC.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bitcoincore_rpc::{Auth, Client, RpcApi};
-use lightning_signer::bitcoin::{Block, Transaction, Txid};
+use lightning_signer::bitcoin::{Block, OutPoint, Transaction, Txid};
+use serde::Deserialize;
 
 use super::ChainSource;
 use crate::RecoveryError;
+
+/// The longest single `waitfornewblock`: the RPC client's HTTP transport
+/// gives up on a request after 15 s.
+const RPC_WAIT_SLICE: Duration = Duration::from_secs(10);
+
+/// One answer of `gettxspendingprevout`.
+#[derive(Deserialize)]
+struct SpendingPrevout {
+    spendingtxid: Option<Txid>,
+}
 
 /// How to authenticate to bitcoind.
 #[derive(Debug, Clone)]
@@ -86,6 +98,41 @@ impl ChainSource for RpcChain {
                 txid: tx.compute_txid().to_string(),
                 reason: e.to_string(),
             })
+    }
+
+    fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Transaction>, RecoveryError> {
+        // bitcoind answers this without -txindex (Bitcoin Core 24 and later).
+        let arg = serde_json::json!([{"txid": outpoint.txid.to_string(), "vout": outpoint.vout}]);
+        let found: Vec<SpendingPrevout> = self
+            .client
+            .call("gettxspendingprevout", &[arg])
+            .map_err(|e| self.err("gettxspendingprevout", e))?;
+        let Some(txid) = found.into_iter().find_map(|f| f.spendingtxid) else {
+            return Ok(None);
+        };
+        match self.client.get_raw_transaction(&txid, None) {
+            Ok(tx) => Ok(Some(tx)),
+            // Mined or evicted between the two calls: not in the mempool.
+            Err(bitcoincore_rpc::Error::JsonRpc(_)) => Ok(None),
+            Err(e) => Err(self.err(&format!("getrawtransaction {txid}"), e)),
+        }
+    }
+
+    fn wait_for_block(&self, height: u32, timeout: Duration) -> Result<u32, RecoveryError> {
+        let start = Instant::now();
+        loop {
+            let tip = self.tip_height()?;
+            let left = timeout.saturating_sub(start.elapsed());
+            if tip > height || left.is_zero() {
+                return Ok(tip);
+            }
+            // bitcoind answers when a block arrives or the wait ends; keep
+            // each wait under the RPC transport's own timeout.
+            let wait_ms = left.min(RPC_WAIT_SLICE).as_millis() as u64;
+            self.client
+                .wait_for_new_block(wait_ms)
+                .map_err(|e| self.err("waitfornewblock", e))?;
+        }
     }
 
     fn fee_rate_estimate(&self, target: u16) -> Result<Option<u32>, RecoveryError> {

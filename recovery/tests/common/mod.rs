@@ -2,6 +2,8 @@
 //! (redb writes to a database it opens), and vlsd's own start-up path.
 #![allow(dead_code)]
 
+pub mod channels;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

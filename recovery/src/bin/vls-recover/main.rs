@@ -2,6 +2,7 @@
 //! Clap only; the work is in the library. Every command has `--json`.
 //! Errors print one sentence with their stable code and exit with the code's class.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,15 +14,18 @@ use serde_json::json;
 use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, BackupHeader, DirSink, OpenKey, SealKey};
 use vls_recovery::chain::{ChainSource, ChainView, RecordedChain, RpcAuth, RpcChain};
+use vls_recovery::closed;
 use vls_recovery::diff::Diff;
 use vls_recovery::offline::OfflineSigner;
-use vls_recovery::plan::{Known, Plan as RecoveryPlan};
+use vls_recovery::plan::{Claim, Known, Plan as RecoveryPlan};
 use vls_recovery::preimage::Preimages;
 use vls_recovery::restore::{self, Plan, Watermark};
 use vls_recovery::scb::{self, PeerAddr};
 use vls_recovery::snapshot::{ChannelStatus, HtlcDirection};
 use vls_recovery::sweep;
 use vls_recovery::{Network, RecoveryError, Seed, Snapshot, VlsdDatadir};
+
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -104,19 +108,37 @@ enum Command {
     Sweep {
         #[command(flatten)]
         onchain: OnchainArgs,
-        /// Where the funds go (an address of the node's network).
-        #[arg(long)]
-        to: String,
-        /// Fee rate in sat per 1000 weight units (default: the chain
-        /// source's estimate, held to policy bounds).
-        #[arg(long)]
-        fee_rate: Option<u32>,
+        #[command(flatten)]
+        spend: SpendArgs,
         /// Broadcast the signed transactions.
         #[arg(long, conflicts_with = "dry_run")]
         broadcast: bool,
         /// Sign and verify only (the default).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Sign, broadcast, re-broadcast and raise fees until every claimed
+    /// output is spent; then a table of what came home. A datadir stays
+    /// locked meanwhile; a force-close marks its channel closed first.
+    Watch {
+        #[command(flatten)]
+        onchain: OnchainArgs,
+        #[command(flatten)]
+        spend: SpendArgs,
+        /// Highest fee rate a bump may reach (default: the policy ceiling).
+        #[arg(long)]
+        max_fee_rate: Option<u32>,
+        /// Raise the fee of an unconfirmed claim at every block once its
+        /// deadline is this many blocks away or closer.
+        #[arg(long, default_value_t = 6)]
+        urgency_blocks: u32,
+        /// Look again after this many seconds without a new block
+        /// (re-broadcasts what a node may have dropped).
+        #[arg(long, default_value_t = 60)]
+        poll_secs: u64,
+        /// One pass, then the table (exit 1 if claims remain open).
+        #[arg(long)]
+        once: bool,
     },
     /// Core Lightning static channel backups (`recoverchannel` input).
     ExportScb {
@@ -180,6 +202,18 @@ struct DatadirArgs {
     /// Network subdirectory; found automatically when there is only one.
     #[arg(long)]
     network: Option<Network>,
+}
+
+/// Where claimed funds go and at what fee rate.
+#[derive(Args)]
+struct SpendArgs {
+    /// Where the funds go (an address of the node's network).
+    #[arg(long)]
+    to: String,
+    /// Fee rate in sat per 1000 weight units (default: the chain
+    /// source's estimate, held to policy bounds).
+    #[arg(long)]
+    fee_rate: Option<u32>,
 }
 
 /// The state, the seed and the chain to recover from.
@@ -436,6 +470,12 @@ fn print_summary(s: &Snapshot) {
     }
 }
 
+/// Where the state came from.
+enum Source {
+    Backup(PathBuf),
+    Datadir(VlsdDatadir),
+}
+
 /// Everything an on-chain command works from.
 struct Onchain {
     snapshot: Snapshot,
@@ -444,6 +484,17 @@ struct Onchain {
     chain: Box<dyn ChainSource>,
     plan: RecoveryPlan,
     label: String,
+    /// People's names of channels, by first id (hex).
+    labels: BTreeMap<String, String>,
+    source: Source,
+    scan_from: u32,
+}
+
+fn label_of(labels: &BTreeMap<String, String>, id0: &str) -> String {
+    labels
+        .get(id0)
+        .cloned()
+        .unwrap_or_else(|| format!("id0 {id0}"))
 }
 
 fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
@@ -505,6 +556,15 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         })
         .collect();
     preimages.harvest(view.txs(), &wanted);
+    let source = match (&a.file, &a.state.datadir) {
+        (Some(f), _) => Source::Backup(f.clone()),
+        (None, Some(d)) => Source::Datadir(datadir(d, a.state.network)?),
+        (None, None) => {
+            return Err(RecoveryError::Usage {
+                reason: "give a backup FILE or --datadir".into(),
+            })
+        }
+    };
     let mut archive = std::mem::take(&mut l.archive);
     for f in &a.archive_from {
         let older = backup::open_snapshot_file(f, &open_key(&a.key, f)?)?;
@@ -520,19 +580,18 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         }
         archive.merge(&older.archive);
     }
-    let known = Known { preimages, archive };
-    let labels: std::collections::BTreeMap<String, String> = l
+    let known = Known {
+        preimages,
+        archive,
+        wanted,
+    };
+    let labels: BTreeMap<String, String> = l
         .snapshot
         .channels
         .iter()
         .map(|c| (c.id0.clone(), c.label()))
         .collect();
-    let plan = RecoveryPlan::build(&signer, &view, &known, &|id0| {
-        labels
-            .get(id0)
-            .cloned()
-            .unwrap_or_else(|| format!("id0 {id0}"))
-    })?;
+    let plan = RecoveryPlan::build(&signer, &view, &known, &|id0| label_of(&labels, id0))?;
     Ok(Onchain {
         snapshot: l.snapshot,
         signer,
@@ -540,6 +599,9 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         chain,
         plan,
         label: l.label,
+        labels,
+        source,
+        scan_from: a.scan_from,
     })
 }
 
@@ -691,6 +753,14 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
             force,
             key,
         } => {
+            let marks = closed::backup_marks(file)?;
+            if !marks.is_empty() {
+                return Err(RecoveryError::ForceClosed {
+                    file: file.clone(),
+                    channels: marks,
+                    marker: closed::backup_marker(file),
+                });
+            }
             let c = backup::open_snapshot_file(file, &open_key(key, file)?)?;
             let seed = match (seed_file, c.seed) {
                 (Some(p), _) => Seed::from_file(p)?,
@@ -765,8 +835,7 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
         }
         Command::Sweep {
             onchain: a,
-            to,
-            fee_rate,
+            spend: SpendArgs { to, fee_rate },
             broadcast,
             dry_run: _,
         } => {
@@ -784,8 +853,17 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                 rate,
             );
             let mut sent = Vec::new();
+            let mut notes = Vec::new();
             if *broadcast {
+                let mut closer = watch::Closer::for_source(&o)?;
                 for s in &signed {
+                    let force_close =
+                        o.plan.actions().into_iter().find(|a| {
+                            a.channel == s.channel && matches!(a.claim, Claim::ForceClose)
+                        });
+                    if let (Some(a), "force-close") = (force_close, s.claim.as_str()) {
+                        notes.push(closer.mark(a)?);
+                    }
                     sent.push(o.chain.broadcast(&s.tx).map(|t| t.to_string()));
                 }
             }
@@ -799,7 +877,7 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                     .collect();
                 println!(
                     "{}",
-                    json!({"fee_rate": rate, "broadcast": broadcast, "signed": signed,
+                    json!({"fee_rate": rate, "broadcast": broadcast, "signed": signed, "notes": notes,
                            "unsigned": unsigned, "sent": sent,
                            "shortfalls": o.plan.shortfalls().collect::<Vec<_>>()})
                 );
@@ -825,6 +903,9 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                         );
                     }
                 }
+                for n in &notes {
+                    println!("  {n}");
+                }
                 for r in &sent {
                     match r {
                         Ok(t) => println!("  sent {t}"),
@@ -847,6 +928,29 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
             if sent.iter().any(|r| r.is_err()) || !unsigned.is_empty() {
                 return Ok(true);
             }
+        }
+        Command::Watch {
+            onchain: a,
+            spend: SpendArgs { to, fee_rate },
+            max_fee_rate,
+            urgency_blocks,
+            poll_secs,
+            once,
+        } => {
+            let o = onchain(a)?;
+            return watch::run(
+                o,
+                &watch::WatchOpts {
+                    to,
+                    fee_rate: *fee_rate,
+                    max_fee_rate: *max_fee_rate,
+                    urgency_blocks: *urgency_blocks,
+                    poll: std::time::Duration::from_secs(*poll_secs),
+                    once: *once,
+                    recorded: a.chain_file.is_some(),
+                    json: cli.json,
+                },
+            );
         }
         Command::ExportScb {
             file,
