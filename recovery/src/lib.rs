@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod diff;
 pub mod error;
 pub mod fate;
+pub mod feewallet;
 pub mod offline;
 pub mod plan;
 pub mod preimage;

@@ -7,6 +7,7 @@
 //! for people; [`crate::sweep`] turns its ready actions into signed
 //! transactions.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use lightning_signer::bitcoin::secp256k1::{All, PublicKey, Secp256k1};
@@ -22,6 +23,7 @@ use crate::fate::{
     classify, holder_htlcs, holder_to_local_script, is_anchor, our_to_remote_spk, their_point,
     their_to_local_script, their_to_remote_spk, Fate,
 };
+use crate::feewallet::{FeeCoin, FeeWallet};
 use crate::offline::OfflineSigner;
 use crate::preimage::Preimages;
 use crate::RecoveryError;
@@ -70,6 +72,9 @@ pub enum Claim {
         cltv_expiry: u32,
         #[serde(serialize_with = "hex_hash")]
         payment_hash: [u8; 32],
+        /// On anchor channels, the fee wallet's coin that pays its fee
+        /// (the peer signed it at a zero fee).
+        fee_coin: Option<FeeCoin>,
     },
     /// An HTLC output of their revoked commitment `number` (details from
     /// the state or the HTLC archive), by the revocation path.
@@ -121,6 +126,9 @@ pub struct Known {
     /// Payment hashes whose preimages to look for in spending witnesses
     /// (a forwarded HTLC's preimage revealed downstream claims upstream).
     pub wanted: Vec<[u8; 32]>,
+    /// Fee wallet coins our unconfirmed transactions spend, by the output
+    /// each of them claims.
+    pub fee_coins_in_use: BTreeMap<OutPoint, OutPoint>,
 }
 
 /// Where an action stands at the plan's tip.
@@ -223,6 +231,8 @@ pub struct Plan {
     pub tip: u32,
     pub scanned_from: u32,
     pub channels: Vec<ChannelPlan>,
+    /// The fee address and the coins it holds that no claim took yet.
+    pub fee_wallet: FeeWallet,
 }
 
 impl Plan {
@@ -235,16 +245,20 @@ impl Plan {
         label: &dyn Fn(&str) -> String,
     ) -> Result<Plan, RecoveryError> {
         let secp = Secp256k1::new();
+        let mut fees = FeeWallet::of(signer)?.with_coins(view, &known.fee_coins_in_use);
         let mut channels = Vec::new();
         for id in signer.channels() {
             let name = label(&hex::encode(id.as_slice()));
-            let cp = signer.with_channel(id, |c| Ok(plan_channel(c, view, known, &secp, &name)))?;
+            let cp = signer.with_channel(id, |c| {
+                Ok(plan_channel(c, view, known, &mut fees, &secp, &name))
+            })?;
             channels.push(cp);
         }
         Ok(Plan {
             tip: view.tip,
             scanned_from: view.from,
             channels,
+            fee_wallet: fees,
         })
     }
 
@@ -287,6 +301,7 @@ fn plan_channel(
     c: &Channel,
     view: &ChainView,
     known: &Known,
+    fees: &mut FeeWallet,
     secp: &Secp256k1<All>,
     name: &str,
 ) -> ChannelPlan {
@@ -345,9 +360,13 @@ fn plan_channel(
             revoked,
         } => {
             if let Some(tx) = view.tx(&txid).map(|t| t.tx.clone()) {
-                ours(
-                    c, view, preimages, secp, &tx, height, number, revoked, &mut plan, name,
-                );
+                let at = Ours {
+                    tx: &tx,
+                    height,
+                    number,
+                    revoked,
+                };
+                ours(c, view, preimages, fees, secp, &at, &mut plan, name);
             }
         }
         Fate::Theirs {
@@ -380,19 +399,31 @@ fn plan_channel(
     plan
 }
 
+/// Our commitment as it confirmed.
+struct Ours<'a> {
+    tx: &'a Transaction,
+    height: u32,
+    number: u64,
+    revoked: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn ours(
     c: &Channel,
     view: &ChainView,
     preimages: &Preimages,
+    fees: &mut FeeWallet,
     secp: &Secp256k1<All>,
-    tx: &Transaction,
-    height: u32,
-    number: u64,
-    revoked: bool,
+    at: &Ours,
     plan: &mut ChannelPlan,
     name: &str,
 ) {
+    let Ours {
+        tx,
+        height,
+        number,
+        revoked,
+    } = *at;
     let txid = tx.compute_txid();
     let to_local = c
         .get_per_commitment_point(number)
@@ -446,7 +477,7 @@ fn ours(
                 outpoint,
                 to_local: to_local.as_ref(),
             };
-            plan_our_htlc(c, view, preimages, &at, plan, name);
+            plan_our_htlc(c, view, preimages, fees, &at, plan, name);
         } else {
             plan.shortfalls.push(Shortfall {
                 channel: name.to_string(),
@@ -481,6 +512,7 @@ fn plan_our_htlc(
     c: &Channel,
     view: &ChainView,
     preimages: &Preimages,
+    fees: &mut FeeWallet,
     at: &OurHtlc,
     plan: &mut ChannelPlan,
     name: &str,
@@ -505,15 +537,6 @@ fn plan_our_htlc(
             reason,
         })
     };
-    if c.setup.is_zero_fee_htlc() {
-        short(
-            plan,
-            "its second-stage transaction pays no fee and needs an input of ours to pay one; \
-             not built by this version"
-                .into(),
-        );
-        return;
-    }
     if !h.offered && preimages.get(&hash).is_none() {
         short(plan, preimage_unknown(h.cltv_expiry));
         return;
@@ -524,16 +547,45 @@ fn plan_our_htlc(
     } else {
         (at.height + 1, Some(h.cltv_expiry))
     };
+    // The peer signed an anchor channel's second stage at a zero fee: a
+    // coin of the fee wallet pays it, taken once the claim is ready.
+    let mut fee_coin = None;
+    if c.setup.is_zero_fee_htlc() {
+        let ready = status_of(view, &at.outpoint, earliest) == Status::Ready;
+        let held = fees.in_use.get(&at.outpoint).cloned();
+        if held.is_none() && !fees.funded && view.spender(&at.outpoint).is_none() {
+            short(
+                plan,
+                format!(
+                    "its second-stage transaction pays no fee (an anchor channel's): send a \
+                     coin to the fee address {} (vls-recover fee-address) to pay it, one per \
+                     HTLC or the change of one after it confirms",
+                    fees.address
+                ),
+            );
+            return;
+        }
+        if ready {
+            fee_coin = held.or_else(|| (!fees.coins.is_empty()).then(|| fees.coins.remove(0)));
+        }
+    }
+    let waits_for_coin = c.setup.is_zero_fee_htlc() && fee_coin.is_none();
     let claim = Claim::HolderHtlc {
         number: at.number,
         htlc_index: at.index,
         offered: h.offered,
         cltv_expiry: h.cltv_expiry,
         payment_hash: hash,
+        fee_coin,
     };
     let output = (at.outpoint, value_sat);
-    plan.actions
-        .push(Action::at(c, view, name, claim, output, earliest, deadline));
+    let mut action = Action::at(c, view, name, claim, output, earliest, deadline);
+    if waits_for_coin && action.status == Status::Ready {
+        // Every coin went to other claims: the change of one comes back
+        // to the fee address once it confirms.
+        action.status = Status::Waiting { blocks: 1 };
+    }
+    plan.actions.push(action);
     // Once our second-stage transaction confirmed, its output is a delayed
     // to_local of ours.
     let (Some(spender), Some(script)) = (view.spender(&at.outpoint), at.to_local) else {
@@ -910,6 +962,14 @@ impl fmt::Display for Plan {
                 a.outpoint
             )?;
         }
+        let coins = &self.fee_wallet.coins;
+        writeln!(
+            f,
+            "fee wallet {}: {} free coin(s), {} sat",
+            self.fee_wallet.address,
+            coins.len(),
+            coins.iter().map(|c| c.value_sat).sum::<u64>()
+        )?;
         let short: Vec<&Shortfall> = self.shortfalls().collect();
         if !short.is_empty() {
             writeln!(f, "not recovered by this plan ({}):", short.len())?;

@@ -21,6 +21,7 @@ use lightning_signer::policy::simple_validator::make_default_simple_policy;
 use serde::Serialize;
 
 use crate::fate::{holder_htlcs, holder_keys, their_point, their_secret};
+use crate::feewallet::{FeeCoin, FeeWallet};
 use crate::offline::{status_err, OfflineSigner};
 use crate::plan::{Action, Claim, Plan, Status};
 use crate::preimage::Preimages;
@@ -153,7 +154,14 @@ pub fn sign_action(
         action.claim.name(),
         action.outpoint
     );
-    let (tx, prevouts) = match &action.claim {
+    // An anchor channel's HTLC transaction gets a fee wallet coin.
+    let fee_wallet = match &action.claim {
+        Claim::HolderHtlc {
+            fee_coin: Some(_), ..
+        } => Some(FeeWallet::of(signer)?),
+        _ => None,
+    };
+    let (mut tx, prevouts) = match &action.claim {
         // The node's on-chain signing locks every channel: call it with
         // none held.
         Claim::ToRemote { anchors } => {
@@ -218,8 +226,29 @@ pub fn sign_action(
                 &what,
             ),
             Claim::HolderHtlc {
-                number, htlc_index, ..
-            } => holder_htlc(c, *number, *htlc_index, preimages, &what),
+                number,
+                htlc_index,
+                fee_coin,
+                ..
+            } => {
+                if fee_coin.is_none() && c.setup.is_zero_fee_htlc() {
+                    return Err(RecoveryError::Usage {
+                        reason: format!(
+                            "{what}: pays no fee by itself (an anchor channel's); it needs a \
+                             coin of the fee wallet (vls-recover fee-address)"
+                        ),
+                    });
+                }
+                let fee = match (fee_coin, &fee_wallet) {
+                    (Some(coin), Some(wallet)) => Some(FeeInput {
+                        coin,
+                        wallet,
+                        fee_rate,
+                    }),
+                    _ => None,
+                };
+                holder_htlc(c, *number, *htlc_index, preimages, fee, &what)
+            }
             Claim::TheirHtlcPreimage {
                 number,
                 witness_script,
@@ -269,7 +298,82 @@ pub fn sign_action(
             }),
         })?,
     };
+    if let Some(wallet) = &fee_wallet {
+        // The coin's key is the node's wallet key; the node's on-chain
+        // signing takes every channel's lock, so none may be held here.
+        let paths = [DerivationPath::master(), wallet.path.clone()];
+        let witnesses = signer
+            .node()
+            .unchecked_sign_onchain_tx(&tx, &paths, &prevouts, vec![None, None])
+            .map_err(|s| status_err(&what, s))?;
+        let stack = witnesses.get(1).cloned().unwrap_or_default();
+        if let Some(input) = tx.input.get_mut(1) {
+            input.witness = Witness::from_slice(&stack);
+        }
+    }
     finish(action, tx, prevouts, network, &what)
+}
+
+/// A fee wallet coin paying for a zero-fee second-stage transaction.
+pub(crate) struct FeeInput<'a> {
+    pub coin: &'a FeeCoin,
+    pub wallet: &'a FeeWallet,
+    pub fee_rate: u32,
+}
+
+/// Witness bytes (with length prefixes) of an anchor HTLC input: the
+/// dummy, two signatures, the preimage (or an empty item) and the script.
+fn htlc_witness_len(script: &ScriptBuf, preimage: bool) -> u64 {
+    let items = 1 + (1 + 73) * 2 + 1 + if preimage { 32 } else { 0 };
+    (items + 1 + script.len() + 1) as u64
+}
+
+/// A p2wpkh input's witness bytes: count, signature, key.
+const P2WPKH_WITNESS_LEN: u64 = 1 + 1 + 72 + 1 + 33;
+
+/// Change below this goes to the fee instead (a p2wpkh output's dust limit).
+const CHANGE_DUST_SAT: u64 = 294;
+
+/// Adds `fee`'s coin as input 1 and, above dust, its change back to the
+/// fee address as output 1 (the peer's SINGLE|ANYONECANPAY signature
+/// covers input 0 and output 0 only), paying `fee.fee_rate` on the whole.
+fn add_fee_input(
+    tx: &mut Transaction,
+    fee: &FeeInput,
+    htlc_witness: u64,
+    what: &str,
+) -> Result<TxOut, RecoveryError> {
+    tx.input.push(TxIn {
+        previous_output: fee.coin.outpoint,
+        script_sig: ScriptBuf::new(),
+        sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+        witness: Witness::new(),
+    });
+    tx.output.push(TxOut {
+        value: Amount::from_sat(fee.coin.value_sat),
+        script_pubkey: fee.wallet.script.clone(),
+    });
+    // Witness bytes weigh one unit each; the segwit marker and flag two.
+    let weight = tx.weight().to_wu() + 2 + htlc_witness + P2WPKH_WITNESS_LEN;
+    let needed = (u64::from(fee.fee_rate) * weight).div_ceil(1000);
+    let Some(change) = fee.coin.value_sat.checked_sub(needed) else {
+        return Err(RecoveryError::Usage {
+            reason: format!(
+                "{what}: fee coin {} holds {} sat, less than the {needed} sat fee at {} sat/kw: \
+                 send a larger coin to {}",
+                fee.coin.outpoint, fee.coin.value_sat, fee.fee_rate, fee.wallet.address
+            ),
+        });
+    };
+    if change < CHANGE_DUST_SAT {
+        tx.output.pop();
+    } else if let Some(out) = tx.output.get_mut(1) {
+        out.value = Amount::from_sat(change);
+    }
+    Ok(TxOut {
+        value: Amount::from_sat(fee.coin.value_sat),
+        script_pubkey: fee.wallet.script.clone(),
+    })
 }
 
 /// Takes an output of their revoked commitment `number` (or of their
@@ -327,6 +431,7 @@ pub(crate) fn holder_htlc(
     number: u64,
     index: usize,
     preimages: &Preimages,
+    fee: Option<FeeInput>,
     what: &str,
 ) -> Result<(Transaction, Vec<TxOut>), RecoveryError> {
     let secp = Secp256k1::new();
@@ -350,6 +455,16 @@ pub(crate) fn holder_htlc(
         &keys.broadcaster_delayed_payment_key,
         &keys.revocation_key,
     );
+    // Its fee input must be in place before we sign (SIGHASH_ALL).
+    let fee_prevout = match &fee {
+        Some(f) => Some(add_fee_input(
+            &mut tx,
+            f,
+            htlc_witness_len(&script, !h.offered),
+            what,
+        )?),
+        None => None,
+    };
     let ours = c
         .sign_holder_htlc_tx_phase2(
             &tx,
@@ -377,7 +492,7 @@ pub(crate) fn holder_htlc(
         value: Amount::from_sat(h.amount_msat / 1000),
         script_pubkey: script.to_p2wsh(),
     };
-    Ok((tx, vec![prevout]))
+    Ok((tx, std::iter::once(prevout).chain(fee_prevout).collect()))
 }
 
 /// Claims an HTLC output of their commitment `number` with our HTLC key:
@@ -625,7 +740,10 @@ fn finish(
     let fee_rate = fee * 1000 / weight;
     // A commitment's and its HTLC transactions' fees were agreed with the
     // peer; ours are held to policy.
-    if !matches!(action.claim, Claim::ForceClose | Claim::HolderHtlc { .. }) {
+    if !matches!(
+        action.claim,
+        Claim::ForceClose | Claim::HolderHtlc { fee_coin: None, .. }
+    ) {
         let (min, max) = fee_rate_bounds(network);
         if fee_rate < u64::from(min) || fee_rate > u64::from(max) {
             return Err(RecoveryError::FeeBounds {

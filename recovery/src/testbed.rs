@@ -341,7 +341,7 @@ impl Pair {
                 let count = crate::fate::holder_htlcs(c, &Secp256k1::new(), number)
                     .map_or(0, |h| h.htlcs.len());
                 Ok((0..count)
-                    .map(|i| crate::sweep::holder_htlc(c, number, i, preimages, "peer"))
+                    .map(|i| crate::sweep::holder_htlc(c, number, i, preimages, None, "peer"))
                     .collect::<Vec<_>>())
             })
             .map_err(fail("their HTLC transactions"))?

@@ -173,6 +173,8 @@ pub struct Watcher {
     seen_unconfirmed: BTreeMap<Txid, u32>,
     /// The package fee rate last aimed at for each stuck parent.
     package_rate: BTreeMap<Txid, u32>,
+    /// The fee wallet coin each sent claim spends, by the output claimed.
+    fee_coins_in_use: BTreeMap<OutPoint, OutPoint>,
 }
 
 impl Watcher {
@@ -184,6 +186,7 @@ impl Watcher {
             told: BTreeSet::new(),
             seen_unconfirmed: BTreeMap::new(),
             package_rate: BTreeMap::new(),
+            fee_coins_in_use: BTreeMap::new(),
         }
     }
 
@@ -196,8 +199,15 @@ impl Watcher {
         label: &dyn Fn(&str) -> String,
         before_force_close: BeforeForceClose,
     ) -> Result<Step, RecoveryError> {
-        let view = ChainView::scan(chain, &signer.funding_outpoints()?, self.config.scan_from)?;
+        let fee_script = crate::feewallet::FeeWallet::of(signer)?.script;
+        let view = ChainView::scan_with_scripts(
+            chain,
+            &signer.funding_outpoints()?,
+            &[fee_script],
+            self.config.scan_from,
+        )?;
         known.preimages.harvest(view.txs(), &known.wanted);
+        known.fee_coins_in_use = self.fee_coins_in_use.clone();
         let known = &*known;
         let plan = Plan::build(signer, &view, known, label)?;
         let mut events = Vec::new();
@@ -269,20 +279,23 @@ impl Watcher {
                 .map(|o| o.value.to_sat())
                 .sum()
         });
-        let sent_by_us = self
+        let version = self
             .sent
             .get(&a.outpoint)
-            .is_some_and(|v| v.iter().any(|s| s.txid == txid));
+            .and_then(|v| v.iter().find(|s| s.txid == txid));
+        let sent_by_us = version.is_some();
         // A step on the way (our second-stage HTLC transaction) is ours
         // when the plan claims its output in turn.
         let leads_on = plan.actions().iter().any(|b| b.outpoint.txid == txid);
         let ours = sent_by_us || to_us > 0 || leads_on;
         let single_input = spender.is_some_and(|t| t.input.len() == 1);
         let out_total: u64 = spender.map_or(0, |t| t.output.iter().map(|o| o.value.to_sat()).sum());
-        let fee_sat = if ours && single_input {
-            a.value_sat.saturating_sub(out_total)
-        } else {
-            0
+        // What we sent we know the fee of (a fee input's coin included);
+        // an earlier run's one-input claim pays the difference.
+        let fee_sat = match version {
+            Some(v) => v.fee_sat,
+            None if ours && single_input => a.value_sat.saturating_sub(out_total),
+            None => 0,
         };
         let after_deadline = a.deadline_height.is_some_and(|d| height > d);
         events.push(if ours {
@@ -336,7 +349,10 @@ impl Watcher {
         let last = self.sent.get(&a.outpoint).and_then(|v| v.last()).cloned();
         // A commitment's and a second-stage HTLC transaction's fees were
         // agreed with the peer: they cannot be re-signed at another rate.
-        let fixed_fee = matches!(a.claim, Claim::ForceClose | Claim::HolderHtlc { .. });
+        let fixed_fee = matches!(
+            a.claim,
+            Claim::ForceClose | Claim::HolderHtlc { fee_coin: None, .. }
+        );
         let rate = match &last {
             None => self.config.fee_rate,
             Some(prev) => {
@@ -402,6 +418,13 @@ impl Watcher {
                 fee_rate: signed.fee_rate,
             },
         });
+        if let Claim::HolderHtlc {
+            fee_coin: Some(coin),
+            ..
+        } = &a.claim
+        {
+            self.fee_coins_in_use.insert(a.outpoint, coin.outpoint);
+        }
         self.sent.entry(a.outpoint).or_default().push(Sent {
             txid,
             tx: signed.tx,

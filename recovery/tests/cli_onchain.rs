@@ -177,6 +177,13 @@ fn chain_status_plan_and_dry_run_sweep_on_the_fixture() {
     assert_eq!(code, 2);
     assert_eq!(json(&out)["code"], "E-USAGE");
 
+    // The fee wallet's address, from the seed: the plan shows it too.
+    let (code, out, err) = run(&["fee-address", "--datadir", &datadir, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let address = json(&out)["address"].as_str().expect("address").to_string();
+    assert!(address.starts_with("bcrt1q"), "{address}");
+    assert_eq!(plan["plan"]["fee_wallet"]["address"], address.as_str());
+
     // The operator's state is never written (no force-close was needed).
     assert_eq!(std::fs::read(d.state_db_path()).expect("redb"), redb_before);
 }

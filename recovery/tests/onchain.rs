@@ -15,12 +15,13 @@ use vls_recovery::backup::{self, DirSink, OpenKey, SealKey};
 use vls_recovery::chain::{ChainSource, ChainView, RecordedChain};
 use vls_recovery::diff::{Strategy as BackupStrategy, StrategyEngine};
 use vls_recovery::fate::{Fate, TheirCommitment};
+use vls_recovery::feewallet::FeeWallet;
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::{Action, Claim, Known, Plan, Status};
 use vls_recovery::preimage::Preimages;
 use vls_recovery::snapshot::HtlcDirection;
 use vls_recovery::sweep::{self, Signed};
-use vls_recovery::testbed::{self, htlc, tagged};
+use vls_recovery::testbed::{self, funding_tx, htlc, tagged};
 use vls_recovery::{Network, Seed};
 
 fn plan(signer: &OfflineSigner, chain: &RecordedChain, funding: &[OutPoint]) -> Plan {
@@ -204,6 +205,91 @@ fn holder_htlc_second_stage_then_its_delayed_output_verify() {
     assert_eq!(timeout[0].value_sat, 40_000);
     let signed = sign(&signer, &p, timeout[0]);
     assert_eq!(signed.tx.lock_time.to_consensus_u32(), 500);
+}
+
+/// Plans with the fee wallet's coins in view.
+fn plan_with_fees(
+    signer: &OfflineSigner,
+    chain: &RecordedChain,
+    funding: &[OutPoint],
+    pool: &Preimages,
+) -> Plan {
+    let fee = FeeWallet::of(signer).expect("fee wallet").script;
+    let view = ChainView::scan_with_scripts(chain, funding, &[fee], 0).expect("scan");
+    let known = Known {
+        preimages: pool.clone(),
+        ..Known::default()
+    };
+    Plan::build(signer, &view, &known, &|id| id[..8].to_string()).expect("plan")
+}
+
+#[test]
+fn anchor_htlc_second_stages_take_a_fee_coin_and_verify() {
+    let chain = RecordedChain::default();
+    let g = generated(&chain, CommitmentType::AnchorsZeroFeeHtlc);
+    let signer = g.signer();
+    let ours = g.pair.our_commitment().expect("our commitment");
+    chain.mine(vec![ours]).expect("mine");
+    let (_, preimage) = htlc("received", 30_000, 510);
+    let mut pool = Preimages::default();
+    pool.add(preimage.0);
+
+    // No coin at the fee address: both HTLCs are named, with the address.
+    let p = plan_with_fees(&signer, &chain, &[g.funding], &pool);
+    let address = p.fee_wallet.address.clone();
+    let short: Vec<_> = p.shortfalls().collect();
+    assert_eq!(short.len(), 2, "{p}");
+    assert!(short.iter().all(|s| s.reason.contains(&address)), "{p}");
+
+    // The operator sends 50,000 sat there.
+    let fee_spk = FeeWallet::of(&signer).expect("fee wallet").script;
+    chain
+        .mine(vec![funding_tx("fee coin", &fee_spk, 50_000)])
+        .expect("mine");
+    let p = plan_with_fees(&signer, &chain, &[g.funding], &pool);
+    assert_eq!(
+        p.fee_wallet.coins.len(),
+        0,
+        "the coin went to the ready claim: {p}"
+    );
+    let success = ready(&p, "htlc-success");
+    assert_eq!(success.len(), 1, "{p}");
+    // The 40,000 sat HTLC-timeout waits for block 500: no coin yet, no shortfall.
+    assert_eq!(p.shortfalls().count(), 0, "{p}");
+    let signed = sign_with(&signer, &p, success[0], &pool);
+    // Input 0 the HTLC (the peer's SINGLE|ANYONECANPAY signature still
+    // verifies), input 1 the coin, output 1 the change back to the wallet;
+    // `sign` verified both inputs with libbitcoinconsensus.
+    assert_eq!(signed.tx.input.len(), 2);
+    assert_eq!(signed.tx.output[0].value.to_sat(), 30_000);
+    assert_eq!(signed.tx.output[1].script_pubkey, fee_spk);
+    assert_eq!(signed.fee_sat, 50_000 - signed.tx.output[1].value.to_sat());
+    assert!(
+        signed.fee_rate >= u64::from(FEE_RATE),
+        "{}",
+        signed.fee_rate
+    );
+
+    // After block 500 the HTLC-timeout takes the change, now confirmed.
+    chain.mine(vec![signed.tx.clone()]).expect("mine");
+    let tip = chain.tip_height().expect("tip");
+    mine_empty(&chain, 500 - tip);
+    let p = plan_with_fees(&signer, &chain, &[g.funding], &pool);
+    let timeout = ready(&p, "htlc-timeout");
+    assert_eq!(timeout.len(), 1, "{p}");
+    let change = OutPoint {
+        txid: signed.tx.compute_txid(),
+        vout: 1,
+    };
+    match &timeout[0].claim {
+        Claim::HolderHtlc {
+            fee_coin: Some(c), ..
+        } => assert_eq!(c.outpoint, change),
+        other => panic!("no fee coin: {other:?}"),
+    }
+    let signed = sign(&signer, &p, timeout[0]);
+    assert_eq!(signed.tx.lock_time.to_consensus_u32(), 500);
+    assert_eq!(signed.tx.input[1].previous_output, change);
 }
 
 /// Finding (upstream, vls-core 1.0.0-rc.1): when a validated next holder

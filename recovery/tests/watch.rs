@@ -13,9 +13,10 @@ use lightning_signer::bitcoin::{
 };
 use lightning_signer::channel::CommitmentType;
 use vls_recovery::chain::{ChainSource, RecordedChain};
+use vls_recovery::feewallet::FeeWallet;
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::{Action, Claim, Known};
-use vls_recovery::testbed::htlc;
+use vls_recovery::testbed::{funding_tx, htlc};
 use vls_recovery::watch::{Event, Step, WatchConfig, Watcher};
 use vls_recovery::Network;
 
@@ -335,4 +336,44 @@ fn a_stuck_commitment_of_theirs_is_pulled_in_by_our_output_on_it() {
         "{summary}"
     );
     assert!(c.txids.contains(&bumped.0.to_string()), "{summary}");
+}
+
+#[test]
+fn watch_pays_an_anchor_channels_htlc_transactions_from_the_fee_wallet() {
+    let chain = RecordedChain::default();
+    let g = generated(&chain, CommitmentType::AnchorsZeroFeeHtlc);
+    let signer = g.signer();
+    let fee_spk = FeeWallet::of(&signer).expect("fee wallet").script;
+    chain
+        .mine(vec![funding_tx("fee coin", &fee_spk, 50_000)])
+        .expect("mine");
+    let (_, received_preimage) = htlc("received", 30_000, 510);
+    let mut known = Known::default();
+    known.preimages.add(received_preimage.0);
+    let mut w = Watcher::new(config(6));
+    let mut closes = Vec::new();
+    let mut last = None;
+    for _ in 0..600 {
+        let s = step(&mut w, &signer, &chain, &mut known, &mut closes);
+        if s.finished {
+            last = Some(s);
+            break;
+        }
+        chain.mine(vec![]).expect("mine");
+    }
+    let s = last.expect("finished");
+    assert_eq!(closes.len(), 1);
+    let summary = w.summary(&s.plan);
+    let c = &summary.channels[0];
+    assert!(summary.shortfalls.is_empty(), "{summary}");
+    // Our balance (less the two anchors it paid) and both HTLCs, plus the
+    // 50,000 sat fee coin: home, paid in fees, or back in the fee wallet.
+    let wallet: u64 = s.plan.fee_wallet.coins.iter().map(|c| c.value_sat).sum();
+    assert!(wallet > 0 && wallet < 50_000, "{wallet}");
+    assert_eq!(
+        c.recovered_sat + c.fees_sat + wallet,
+        (600_000 - 660) + 40_000 + 30_000 + 50_000,
+        "{summary}"
+    );
+    assert_eq!(c.txids.len(), 5, "{summary}");
 }

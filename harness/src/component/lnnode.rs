@@ -106,8 +106,14 @@ impl LdkNodeBuilder {
             container,
             signer: self.signer,
             ready_timeout: self.ready_timeout,
+            // No idle connections kept: after a crash fault a pooled one
+            // points at the killed container and a request on it waits out
+            // the whole timeout (seen once in CI: a crash checkpoint's
+            // readiness probe hung past the step's 90 s).
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
+                .pool_max_idle_per_host(0)
+                .connect_timeout(Duration::from_secs(5))
                 .build()
                 .map_err(|e| HarnessError::component(&self.name, e.to_string()))?,
             cursor: Mutex::new((0, 0)),

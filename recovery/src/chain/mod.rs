@@ -9,7 +9,7 @@ mod rpc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use lightning_signer::bitcoin::{Block, OutPoint, Transaction, Txid};
+use lightning_signer::bitcoin::{Block, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use recorded::RecordedChain;
 pub use rpc::{RpcAuth, RpcChain};
@@ -53,6 +53,8 @@ pub struct ChainView {
     pub from: u32,
     txs: BTreeMap<Txid, Confirmed>,
     spenders: BTreeMap<OutPoint, Txid>,
+    /// Outputs paying one of the watched scripts.
+    paying: BTreeMap<OutPoint, (ScriptBuf, u64)>,
 }
 
 impl ChainView {
@@ -62,6 +64,17 @@ impl ChainView {
     pub fn scan(
         source: &dyn ChainSource,
         funding: &[OutPoint],
+        from: u32,
+    ) -> Result<ChainView, RecoveryError> {
+        ChainView::scan_with_scripts(source, funding, &[], from)
+    }
+
+    /// As [`ChainView::scan`], and also every output paying one of
+    /// `scripts` (the fee wallet's), with its spender.
+    pub fn scan_with_scripts(
+        source: &dyn ChainSource,
+        funding: &[OutPoint],
+        scripts: &[ScriptBuf],
         from: u32,
     ) -> Result<ChainView, RecoveryError> {
         let tip = source.tip_height()?;
@@ -80,7 +93,20 @@ impl ChainView {
                     .input
                     .iter()
                     .any(|i| watched.contains(&i.previous_output));
-                if !spends_watched && !funding_txids.contains(&txid) {
+                let mut pays_script = false;
+                for (vout, o) in tx.output.iter().enumerate() {
+                    if scripts.contains(&o.script_pubkey) {
+                        pays_script = true;
+                        let op = OutPoint {
+                            txid,
+                            vout: vout as u32,
+                        };
+                        watched.insert(op);
+                        view.paying
+                            .insert(op, (o.script_pubkey.clone(), o.value.to_sat()));
+                    }
+                }
+                if !spends_watched && !pays_script && !funding_txids.contains(&txid) {
                     continue;
                 }
                 if spends_watched {
@@ -110,6 +136,15 @@ impl ChainView {
     /// The confirmed transaction spending `outpoint`, if any.
     pub fn spender(&self, outpoint: &OutPoint) -> Option<&Confirmed> {
         self.spenders.get(outpoint).and_then(|t| self.txs.get(t))
+    }
+
+    /// Unspent outputs paying `script` (a watched one), with their values.
+    pub fn unspent_paying(&self, script: &ScriptBuf) -> Vec<(OutPoint, u64)> {
+        self.paying
+            .iter()
+            .filter(|(op, (s, _))| s == script && !self.spenders.contains_key(op))
+            .map(|(op, (_, v))| (*op, *v))
+            .collect()
     }
 
     /// Confirmations of a transaction at `height` (1 in the tip block).

@@ -16,6 +16,7 @@ use vls_recovery::backup::{self, BackupHeader, DirSink, OpenKey, SealKey};
 use vls_recovery::chain::{ChainSource, ChainView, RecordedChain, RpcAuth, RpcChain};
 use vls_recovery::closed;
 use vls_recovery::diff::Diff;
+use vls_recovery::feewallet::FeeWallet;
 use vls_recovery::offline::OfflineSigner;
 use vls_recovery::plan::{Claim, Known, Plan as RecoveryPlan};
 use vls_recovery::preimage::Preimages;
@@ -140,6 +141,12 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// The fee wallet's address: coins sent there pay the fees of anchor
+    /// channels' zero-fee HTLC transactions (derived from the seed).
+    FeeAddress {
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
     /// Core Lightning static channel backups (`recoverchannel` input).
     ExportScb {
         #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
@@ -216,9 +223,9 @@ struct SpendArgs {
     fee_rate: Option<u32>,
 }
 
-/// The state, the seed and the chain to recover from.
+/// The state and the seed to sign with.
 #[derive(Args)]
-struct OnchainArgs {
+struct SignerArgs {
     /// A backup file.
     #[arg(required_unless_present = "datadir", conflicts_with = "datadir")]
     file: Option<PathBuf>,
@@ -229,6 +236,13 @@ struct OnchainArgs {
     /// The node seed (hex); default: the backup's, or the datadir's node.seed.
     #[arg(long)]
     seed_file: Option<PathBuf>,
+}
+
+/// The state, the seed and the chain to recover from.
+#[derive(Args)]
+struct OnchainArgs {
+    #[command(flatten)]
+    signer: SignerArgs,
     /// bitcoind's RPC URL.
     #[arg(long, required_unless_present = "chain_file")]
     rpc_url: Option<String>,
@@ -497,16 +511,30 @@ fn label_of(labels: &BTreeMap<String, String>, id0: &str) -> String {
         .unwrap_or_else(|| format!("id0 {id0}"))
 }
 
-fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
+/// The seed: `--seed-file`, else the backup's, else the datadir's.
+fn seed_of(
+    seed_file: &Option<PathBuf>,
+    l: &mut Loaded,
+    state: &DatadirArgs,
+) -> Result<Seed, RecoveryError> {
+    match (seed_file, l.seed.take(), &state.datadir) {
+        (Some(p), _, _) => Seed::from_file(p),
+        (None, Some(s), _) => Ok(s),
+        (None, None, Some(d)) => Seed::from_file(&datadir(d, state.network)?.seed_path()),
+        (None, None, None) => Err(RecoveryError::SeedMissing),
+    }
+}
+
+/// The state and the node restored from it in memory.
+fn offline_signer(a: &SignerArgs) -> Result<(Loaded, OfflineSigner), RecoveryError> {
     let mut l = load_either(&a.file, &a.state, &a.key)?;
-    let seed_in_backup = l.seed.take();
-    let seed = match (&a.seed_file, seed_in_backup, &a.state.datadir) {
-        (Some(p), _, _) => Seed::from_file(p)?,
-        (None, Some(s), _) => s,
-        (None, None, Some(d)) => Seed::from_file(&datadir(d, a.state.network)?.seed_path())?,
-        (None, None, None) => return Err(RecoveryError::SeedMissing),
-    };
+    let seed = seed_of(&a.seed_file, &mut l, &a.state)?;
     let signer = OfflineSigner::restore(&l.snapshot, &seed)?;
+    Ok((l, signer))
+}
+
+fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
+    let (mut l, signer) = offline_signer(&a.signer)?;
     let chain: Box<dyn ChainSource> = match (&a.chain_file, &a.rpc_url) {
         (Some(f), _) => Box::new(RecordedChain::load(f)?),
         (None, Some(url)) => {
@@ -527,7 +555,13 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
             })
         }
     };
-    let view = ChainView::scan(chain.as_ref(), &signer.funding_outpoints()?, a.scan_from)?;
+    let fee_script = FeeWallet::of(&signer)?.script;
+    let view = ChainView::scan_with_scripts(
+        chain.as_ref(),
+        &signer.funding_outpoints()?,
+        &[fee_script],
+        a.scan_from,
+    )?;
     let mut preimages = Preimages::from_state(&l.snapshot.preimages()?);
     for p in &a.preimage {
         preimages.add_hex(p, "--preimage")?;
@@ -556,9 +590,9 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         })
         .collect();
     preimages.harvest(view.txs(), &wanted);
-    let source = match (&a.file, &a.state.datadir) {
+    let source = match (&a.signer.file, &a.signer.state.datadir) {
         (Some(f), _) => Source::Backup(f.clone()),
-        (None, Some(d)) => Source::Datadir(datadir(d, a.state.network)?),
+        (None, Some(d)) => Source::Datadir(datadir(d, a.signer.state.network)?),
         (None, None) => {
             return Err(RecoveryError::Usage {
                 reason: "give a backup FILE or --datadir".into(),
@@ -567,7 +601,7 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
     };
     let mut archive = std::mem::take(&mut l.archive);
     for f in &a.archive_from {
-        let older = backup::open_snapshot_file(f, &open_key(&a.key, f)?)?;
+        let older = backup::open_snapshot_file(f, &open_key(&a.signer.key, f)?)?;
         if older.snapshot.node_id != l.snapshot.node_id {
             return Err(RecoveryError::Usage {
                 reason: format!(
@@ -584,6 +618,7 @@ fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         preimages,
         archive,
         wanted,
+        fee_coins_in_use: BTreeMap::new(),
     };
     let labels: BTreeMap<String, String> = l
         .snapshot
@@ -951,6 +986,18 @@ fn run(cli: &Cli) -> Result<bool, RecoveryError> {
                     json: cli.json,
                 },
             );
+        }
+        Command::FeeAddress { signer } => {
+            let (_, signer) = offline_signer(signer)?;
+            let fee = FeeWallet::of(&signer)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"address": fee.address, "path": fee.path.to_string()})
+                );
+            } else {
+                println!("{}", fee.address);
+            }
         }
         Command::ExportScb {
             file,
