@@ -15,7 +15,16 @@ use crate::node::Node;
 use crate::report::RunReport;
 
 const REDB: &str = "/data/regtest/redb";
-const MARKER: &str = "vls-recover-restored.json";
+/// vlsd's datadir inside its container.
+const DATADIR: &str = "/data";
+
+/// Where the recovery library keeps the restore marker in a datadir rooted
+/// at `root` (beside the state, under the network's directory).
+fn marker_path(root: &Path) -> std::path::PathBuf {
+    VlsdDatadir::new(root, Network::Regtest)
+        .network_dir()
+        .join(restore::MARKER_FILE)
+}
 
 /// Reads a vlsd's state and parses it with the recovery library. A running
 /// vlsd is frozen for the copy so the file is not read mid-write.
@@ -100,6 +109,7 @@ pub async fn restore_signer(
         c.stop().await?;
     }
     let seed = signer.seed().await?;
+    let dir = tempfile::tempdir().map_err(|e| HarnessError::io(std::env::temp_dir())(e))?;
     let mut against = Vec::new();
     if let Ok(bytes) = c.read_file(REDB).await {
         let current = parse_state(c.name(), &bytes)?;
@@ -108,7 +118,24 @@ pub async fn restore_signer(
             Watermark::from(&current),
         ));
     }
-    let dir = tempfile::tempdir().map_err(|e| HarnessError::io(std::env::temp_dir())(e))?;
+    // The last restore's marker outlives a lost state file: a snapshot
+    // older than what was restored then is a rollback too.
+    let in_container = marker_path(Path::new(DATADIR));
+    if let Ok(bytes) = c.read_file(&in_container.display().to_string()).await {
+        let copy = dir.path().join("last-restore-marker.json");
+        std::fs::write(&copy, bytes).map_err(HarnessError::io(&copy))?;
+        match restore::Marker::read(&copy) {
+            Ok(Some(m)) => against.push((
+                format!("{}'s last restore marker ({})", c.name(), m.from),
+                m.watermark,
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                c.start().await?;
+                return Err(RestoreFailure::Refused(e));
+            }
+        }
+    }
     let planned = restore::restore(Plan {
         snapshot,
         seed: &seed,
@@ -127,10 +154,9 @@ pub async fn restore_signer(
     let redb = std::fs::read(VlsdDatadir::new(dir.path(), Network::Regtest).state_db_path())
         .map_err(HarnessError::io(dir.path()))?;
     c.write_file(REDB, redb).await?;
-    let marker_path = dir.path().join(MARKER);
-    if let Ok(marker) = std::fs::read(&marker_path) {
-        c.write_file(&format!("/data/{MARKER}"), marker).await?;
-    }
+    let marker = std::fs::read(marker_path(dir.path())).map_err(HarnessError::io(dir.path()))?;
+    c.write_file(&in_container.display().to_string(), marker)
+        .await?;
     c.start().await?;
     Ok(format!(
         "restored {} channels, {} entries from {from}",
