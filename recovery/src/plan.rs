@@ -162,20 +162,6 @@ pub struct Action {
 }
 
 impl Action {
-    /// A stand-in naming `outpoint` of channel `c`, for messages about it.
-    pub(crate) fn probe(c: &ChannelPlan, outpoint: OutPoint) -> Action {
-        Action {
-            channel: c.channel.clone(),
-            channel_id: c.channel_id.clone(),
-            claim: Claim::ForceClose,
-            outpoint,
-            value_sat: 0,
-            earliest_height: 0,
-            deadline_height: None,
-            status: Status::Ready,
-        }
-    }
-
     /// `claim` on `output` (outpoint, value) of channel `c`, with its
     /// status at `view`'s tip.
     fn at(

@@ -225,7 +225,7 @@ impl Watcher {
                 Status::Waiting { .. } => {}
                 Status::Ready => {
                     if let Some(d) = a.deadline_height.filter(|d| view.tip + 1 > *d) {
-                        if self.tell(a, "deadline") {
+                        if self.tell(a.outpoint, "deadline") {
                             events.push(Event::DeadlinePassed {
                                 channel: a.channel.clone(),
                                 claim: a.claim.name().into(),
@@ -255,8 +255,8 @@ impl Watcher {
         })
     }
 
-    fn tell(&mut self, a: &Action, what: &str) -> bool {
-        self.told.insert((a.outpoint, what.to_string()))
+    fn tell(&mut self, outpoint: OutPoint, what: &str) -> bool {
+        self.told.insert((outpoint, what.to_string()))
     }
 
     fn settle(
@@ -381,7 +381,7 @@ impl Watcher {
         ) {
             Ok(s) => s,
             Err(e) => {
-                if self.tell(a, e.code()) {
+                if self.tell(a.outpoint, e.code()) {
                     events.push(Event::NotSigned {
                         channel: a.channel.clone(),
                         claim: a.claim.name().into(),
@@ -457,8 +457,7 @@ impl Watcher {
                 Ok(None) => continue,
                 Err(e) => {
                     // An older bitcoind cannot tell; the rest goes on.
-                    let probe = Action::probe(c, c.funding);
-                    if self.tell(&probe, e.code()) {
+                    if self.tell(c.funding, e.code()) {
                         events.push(Event::NotSigned {
                             channel: c.channel.clone(),
                             claim: "child pays for parent".into(),
@@ -546,7 +545,7 @@ impl Watcher {
             }) {
                 Ok(s) => s,
                 Err(e) => {
-                    if self.tell(&action, e.code()) {
+                    if self.tell(action.outpoint, e.code()) {
                         events.push(Event::NotSigned {
                             channel: c.channel.clone(),
                             claim: "child pays for parent".into(),
