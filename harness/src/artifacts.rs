@@ -12,18 +12,16 @@ use crate::cluster::Cluster;
 use crate::component::Signer;
 use crate::error::{HarnessError, Result};
 use crate::node::Node;
-use crate::report::RunReport;
 
-const REDB: &str = "/data/regtest/redb";
-/// vlsd's datadir inside its container.
-const DATADIR: &str = "/data";
+/// Where the recovery library keeps the restore marker in a vlsd datadir
+/// (beside the state, under the network's directory).
+fn marker_path(datadir: &VlsdDatadir) -> std::path::PathBuf {
+    datadir.network_dir().join(restore::MARKER_FILE)
+}
 
-/// Where the recovery library keeps the restore marker in a datadir rooted
-/// at `root` (beside the state, under the network's directory).
-fn marker_path(root: &Path) -> std::path::PathBuf {
-    VlsdDatadir::new(root, Network::Regtest)
-        .network_dir()
-        .join(restore::MARKER_FILE)
+/// vlsd's state database inside its container, as the library lays it out.
+fn state_db(signer: &Signer) -> String {
+    signer.datadir().state_db_path().display().to_string()
 }
 
 /// Reads a vlsd's state and parses it with the recovery library. A running
@@ -35,7 +33,7 @@ pub async fn snapshot_signer(signer: &Signer) -> Result<(Snapshot, Vec<u8>)> {
     if freeze {
         c.pause().await?;
     }
-    let bytes = c.read_file(REDB).await;
+    let bytes = c.read_file(&state_db(signer)).await;
     if freeze {
         c.unpause().await?;
     }
@@ -111,7 +109,7 @@ pub async fn restore_signer(
     let seed = signer.seed().await?;
     let dir = tempfile::tempdir().map_err(|e| HarnessError::io(std::env::temp_dir())(e))?;
     let mut against = Vec::new();
-    if let Ok(bytes) = c.read_file(REDB).await {
+    if let Ok(bytes) = c.read_file(&state_db(signer)).await {
         let current = parse_state(c.name(), &bytes)?;
         against.push((
             format!("{}'s state before the restore", c.name()),
@@ -120,7 +118,7 @@ pub async fn restore_signer(
     }
     // The last restore's marker outlives a lost state file: a snapshot
     // older than what was restored then is a rollback too.
-    let in_container = marker_path(Path::new(DATADIR));
+    let in_container = marker_path(signer.datadir());
     if let Ok(bytes) = c.read_file(&in_container.display().to_string()).await {
         let copy = dir.path().join("last-restore-marker.json");
         std::fs::write(&copy, bytes).map_err(HarnessError::io(&copy))?;
@@ -151,10 +149,10 @@ pub async fn restore_signer(
             return Err(RestoreFailure::Refused(e));
         }
     };
-    let redb = std::fs::read(VlsdDatadir::new(dir.path(), Network::Regtest).state_db_path())
-        .map_err(HarnessError::io(dir.path()))?;
-    c.write_file(REDB, redb).await?;
-    let marker = std::fs::read(marker_path(dir.path())).map_err(HarnessError::io(dir.path()))?;
+    let restored_dir = VlsdDatadir::new(dir.path(), Network::Regtest);
+    let redb = std::fs::read(restored_dir.state_db_path()).map_err(HarnessError::io(dir.path()))?;
+    c.write_file(&state_db(signer), redb).await?;
+    let marker = std::fs::read(marker_path(&restored_dir)).map_err(HarnessError::io(dir.path()))?;
     c.write_file(&in_container.display().to_string(), marker)
         .await?;
     c.start().await?;
@@ -166,8 +164,8 @@ pub async fn restore_signer(
 
 /// Gathers chain state, node views and signer snapshots into the run
 /// directory after a failure. Best effort: what cannot be read is noted.
-pub async fn collect(cluster: &Cluster, report: &RunReport) {
-    let dir = report.run_dir.join("artifacts");
+pub async fn collect(cluster: &Cluster) {
+    let dir = cluster.run_dir().join("artifacts");
     let mut notes = Vec::new();
     if let Err(e) = std::fs::create_dir_all(&dir) {
         tracing::warn!(error = %e, "cannot create the artifacts directory");

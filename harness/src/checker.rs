@@ -1,13 +1,11 @@
-//! Checks that run after every scenario, apart from the workload and the
-//! faults (as Jepsen keeps its checker apart): funds are conserved, and no
-//! penalty transaction took anyone's funds unless the scenario says so.
+//! Every check of a run, apart from the workload and the faults (as Jepsen
+//! keeps its checker apart): each is a named check over plain figures that
+//! the runner read, with its verdict and the figures behind it. The final
+//! checks: funds are conserved, and no penalty transaction took anyone's
+//! funds unless the scenario says so. The `assert` steps' checks: heights,
+//! balances, channels, HTLCs, payments, processes, logs, clocks, files.
 
-use serde_json::{json, Value};
-
-use crate::cluster::Cluster;
-use crate::component::regtest_subsidy_sat;
-use crate::error::{HarnessError, Result};
-use crate::node::Node;
+use crate::node::{ChannelState, PaymentStatus};
 use crate::report::CheckResult;
 
 /// Slack for msat rounding and dust, in sat.
@@ -40,10 +38,10 @@ impl Ledger {
         let observed = self.observed();
         let missing = self.minted as i128 - observed as i128;
         let ok = missing >= 0 && missing <= bound as i128;
-        CheckResult {
-            name: "conservation".to_string(),
+        CheckResult::new(
+            "conservation",
             ok,
-            detail: format!(
+            format!(
                 "minted {} sat; seen {} sat (miner {}, {}, in-channel fees {}); missing {} sat, bound {} sat",
                 self.minted,
                 observed,
@@ -57,59 +55,182 @@ impl Ledger {
                 missing,
                 bound
             ),
-        }
+        )
     }
 }
 
-fn btc_to_sat(v: Option<&Value>) -> u64 {
-    v.and_then(Value::as_f64)
-        .map(|b| (b * 1e8).round() as u64)
-        .unwrap_or(0)
+/// Conservation on a settled chain: the slack is rounding plus the anchors
+/// of every channel the run closed.
+pub fn conservation(ledger: &Ledger, closed_channels: u64) -> CheckResult {
+    ledger.check(ROUNDING_SAT + ANCHORS_SAT * closed_channels)
 }
 
-/// Reads every balance. Nodes must be up (the scenario ends healed).
-pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
-    let b = cluster.bitcoind()?;
-    let tip = b.height().await?;
-    let minted = (1..=tip).map(regtest_subsidy_sat).sum();
-    let bal: Value = b.call("getbalances", vec![]).await?;
-    let miner_wallet = btc_to_sat(bal.pointer("/mine/trusted"))
-        + btc_to_sat(bal.pointer("/mine/untrusted_pending"))
-        + btc_to_sat(bal.pointer("/mine/immature"));
-    let mut nodes = Vec::new();
-    let mut capacity: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for n in cluster.nodes() {
-        let bal = n.balance().await.map_err(|e| {
-            HarnessError::component(
-                n.name(),
-                format!("conservation check needs every node up and answering: {e}"),
-            )
-        })?;
-        nodes.push((
-            n.name().to_string(),
-            bal.wallet_trusted_sat
-                + bal.wallet_pending_sat
-                + bal.claimable_onchain_sat
-                + bal.sweeping_sat
-                + bal.channels_local_msat / 1000,
-        ));
-        for c in n.channels().await? {
-            let e = capacity
-                .entry(c.channel_id.clone())
-                .or_insert((c.capacity_sat, 0));
-            e.1 += c.local_balance_msat / 1000;
-        }
+/// Penalties seen on chain against what the scenario expects.
+pub fn penalty(found: &[Penalty], expected: bool) -> CheckResult {
+    let ok = found.is_empty() != expected;
+    let detail = if found.is_empty() {
+        format!(
+            "no revocation spend on chain{}",
+            if expected {
+                ", but the scenario expects one"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "{} revocation spends{}: {}",
+            found.len(),
+            if expected { " (expected)" } else { "" },
+            found
+                .iter()
+                .map(|x| format!("{}:{} ({}) at {}", x.txid, x.input, x.output, x.height))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    CheckResult::new("penalty", ok, detail)
+}
+
+/// How far a skewed clock may read from the asked offset: the probe reads
+/// it with `date +%s` through a `docker exec` of a second or two, and the
+/// two clocks are read a moment apart.
+pub const CLOCK_TOLERANCE_SECS: i64 = 5;
+
+pub fn height(got: u64, want: u64) -> CheckResult {
+    CheckResult::new(
+        "height",
+        got == want,
+        format!("bitcoind height is {got}, expected {want}"),
+    )
+}
+
+pub fn miner_wallet(got_sat: u64, want_sat: u64) -> CheckResult {
+    CheckResult::new(
+        "wallet",
+        got_sat == want_sat,
+        format!("bitcoind wallet balance is {got_sat} sat, expected {want_sat} sat"),
+    )
+}
+
+/// `node` lists `want` channels, all in `state` when one is asked for.
+pub fn channels(
+    node: &str,
+    want: usize,
+    state: Option<ChannelState>,
+    states: &[ChannelState],
+) -> CheckResult {
+    let ok = states.len() == want && state.is_none_or(|s| states.iter().all(|x| *x == s));
+    CheckResult::new(
+        "channels",
+        ok,
+        format!("{node}: {} channels, states {states:?}", states.len()),
+    )
+}
+
+/// `node`'s own balance on `channel`; `got` is `None` when it does not list it.
+pub fn channel_balance(node: &str, channel: &str, got: Option<u64>, want: u64) -> CheckResult {
+    match got {
+        None => CheckResult::new(
+            "channel_balance",
+            false,
+            format!("{node} does not list channel {channel}"),
+        ),
+        Some(got) => CheckResult::new(
+            "channel_balance",
+            got == want,
+            format!("{node} local balance on {channel} is {got} msat, expected {want} msat"),
+        ),
     }
-    let in_channel_fees = capacity
-        .values()
-        .map(|(cap, held)| cap.saturating_sub(*held))
-        .sum();
-    Ok(Ledger {
-        minted,
-        miner_wallet,
-        nodes,
-        in_channel_fees,
-    })
+}
+
+pub fn htlcs(node: &str, got: usize, want: usize) -> CheckResult {
+    CheckResult::new(
+        "htlcs",
+        got == want,
+        format!("{node}: {got} HTLCs in flight, expected {want}"),
+    )
+}
+
+/// `got` payments of `node` in `status`: exactly `count`, or `at_least`.
+pub fn payments(
+    node: &str,
+    status: PaymentStatus,
+    got: usize,
+    count: Option<usize>,
+    at_least: Option<usize>,
+) -> CheckResult {
+    let ok = match (count, at_least) {
+        (Some(c), _) => got == c,
+        (_, Some(m)) => got >= m,
+        _ => true,
+    };
+    let want = count
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| format!("at least {}", at_least.unwrap_or(0)));
+    CheckResult::new(
+        "payments",
+        ok,
+        format!("{node} has {got} payments {status:?}, expected {want}"),
+    )
+}
+
+/// A component is up (running and not paused) or down, as asked.
+pub fn running(component: &str, want_up: bool, up: bool, status: &str) -> CheckResult {
+    CheckResult::new("running", up == want_up, format!("{component} is {status}"))
+}
+
+/// `got` log lines with `contains`: none when `want` is 0, else at least `want`.
+pub fn log_lines(component: &str, contains: &str, got: usize, want: usize) -> CheckResult {
+    let ok = if want == 0 { got == 0 } else { got >= want };
+    let expected = if want == 0 {
+        "none".to_string()
+    } else {
+        format!("at least {want}")
+    };
+    CheckResult::new(
+        "log",
+        ok,
+        format!("{component} log has {got} lines with {contains:?}, expected {expected}"),
+    )
+}
+
+/// A component's wall clock reads `skew` seconds off ours; `want` was asked.
+pub fn clock(component: &str, skew: i64, want: i64) -> CheckResult {
+    CheckResult::new(
+        "clock",
+        (skew - want).abs() <= CLOCK_TOLERANCE_SECS,
+        format!("{component}: offset {skew:+}s, expected {want:+}s ± {CLOCK_TOLERANCE_SECS}s"),
+    )
+}
+
+/// A file's presence (and size on disk, when asked) in a component.
+pub fn file(
+    at: &str,
+    exists: bool,
+    want_exists: bool,
+    size: Option<u64>,
+    want_size: Option<u64>,
+) -> CheckResult {
+    if exists != want_exists {
+        return CheckResult::new(
+            "file",
+            false,
+            format!(
+                "{at} {}, expected {}",
+                if exists { "exists" } else { "is absent" },
+                if want_exists { "present" } else { "absent" }
+            ),
+        );
+    }
+    match (size, want_size) {
+        (Some(size), Some(want)) if size != want => CheckResult::new(
+            "file",
+            false,
+            format!("{at} has {size} bytes on disk, expected {want}"),
+        ),
+        _ => CheckResult::new("file", true, format!("{at} as expected")),
+    }
 }
 
 /// A spend through a revocation path: someone broadcast a revoked
@@ -146,51 +267,6 @@ pub fn revocation_spend(witness: &[String]) -> Option<&'static str> {
     None
 }
 
-/// Every revocation spend in blocks `from..=tip`.
-pub async fn penalties(cluster: &Cluster, from: u64) -> Result<Vec<Penalty>> {
-    let b = cluster.bitcoind()?;
-    let tip = b.height().await?;
-    let mut found = Vec::new();
-    for h in from.max(1)..=tip {
-        let hash: String = b.call("getblockhash", vec![json!(h)]).await?;
-        let block: Value = b.call("getblock", vec![json!(hash), json!(2)]).await?;
-        for tx in block
-            .get("tx")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let txid = tx.get("txid").and_then(Value::as_str).unwrap_or_default();
-            for (i, vin) in tx
-                .get("vin")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let witness: Vec<String> = vin
-                    .get("txinwitness")
-                    .and_then(Value::as_array)
-                    .map(|w| {
-                        w.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(output) = revocation_spend(&witness) {
-                    found.push(Penalty {
-                        txid: txid.to_string(),
-                        height: h,
-                        input: i,
-                        output,
-                    });
-                }
-            }
-        }
-    }
-    Ok(found)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,12 +301,36 @@ mod tests {
             nodes: vec![("a".into(), 300)],
             in_channel_fees: 100,
         };
-        assert!(!l.check(50).ok, "100 missing > 50");
-        assert!(l.check(100).ok);
+        assert!(!l.check(50).passed(), "100 missing > 50");
+        assert!(l.check(100).passed());
         let over = Ledger {
             miner_wallet: 700,
             ..l
         };
-        assert!(!over.check(1_000).ok, "more than minted is a failure");
+        assert!(!over.check(1_000).passed(), "more than minted is a failure");
+    }
+
+    #[test]
+    fn assertion_checks_name_the_figures() {
+        assert!(height(5, 5).passed());
+        assert_eq!(height(4, 5).detail, "bitcoind height is 4, expected 5");
+        assert!(!channel_balance("bob", "a-b", None, 1).passed());
+        assert!(payments("bob", PaymentStatus::Succeeded, 3, None, Some(2)).passed());
+        assert!(!payments("bob", PaymentStatus::Succeeded, 1, Some(2), None).passed());
+        assert!(log_lines("x", "panic", 0, 0).passed());
+        assert!(!log_lines("x", "panic", 1, 0).passed());
+        assert!(clock("x", 3605, 3600).passed());
+        assert!(!clock("x", 3606, 3600).passed());
+        assert!(!file("x:/p", true, true, Some(3), Some(4)).passed());
+        assert!(file("x:/p", false, false, None, Some(4)).passed());
+        let p = Penalty {
+            txid: "t".into(),
+            height: 1,
+            input: 0,
+            output: "to_local",
+        };
+        assert!(penalty(std::slice::from_ref(&p), true).passed());
+        assert!(!penalty(&[p], false).passed());
+        assert!(!penalty(&[], true).passed());
     }
 }

@@ -1,569 +1,19 @@
-//! One run's world: a Docker network, named volumes and labelled containers,
-//! plus the components started on it. The cluster owns every resource and
-//! removes them all on `shutdown`, on drop, and so on panic and on Ctrl-C
-//! (the interrupted future is dropped, see [`crate::interrupt`]).
+//! One run's world: the components started on the run's Docker resources
+//! ([`Resources`]), found by name. The cluster owns the resources and so
+//! removes everything on `shutdown`, on drop, on panic and on Ctrl-C.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
-};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
-use bollard::Docker;
-use rand::RngCore;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::component::{Bitcoind, LdkNode, Signer};
-use crate::container::{Container, ContainerSpec};
-use crate::docker::{self, run_labels};
+use crate::contained::DATADIR;
+use crate::container::Container;
+use crate::docker;
 use crate::error::{HarnessError, Result};
-use crate::gc;
 use crate::image::{ImageBuilder, Images};
-use crate::log::LogSink;
-use crate::node::{Node, SignerChoice};
-use crate::paths;
-
-/// A fresh run id: time-ordered, unique across processes.
-pub fn new_run_id() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("{secs:x}-{:06x}", rand::rng().next_u32() & 0xff_ffff)
-}
-
-/// Where every component keeps its state: one volume mounted here.
-pub const DATADIR: &str = "/data";
-/// Where the datadir volume is mounted when the component runs on the
-/// power-cut layer, which shows it at [`DATADIR`] with writes buffered.
-pub const DURABLE_DATADIR: &str = "/data.durable";
-/// The agent binary inside component images.
-pub const AGENT_BIN: &str = "/usr/local/bin/vls-chaos-agent";
-/// Where the power-cut layer's agent records the pid of the program it runs.
-pub const CHILD_PID_FILE: &str = "/run/vls-chaos/child.pid";
-
-/// Changes to one component's container that a scenario asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
-    /// Preload libfaketime so `clock_skew` can move its wall clock.
-    pub faketime: bool,
-    /// Datadir on a tmpfs of this many MiB, so `disk_full` can fill it.
-    pub disk_mb: Option<u32>,
-    /// Datadir behind the write-buffering FUSE layer, so `power_cut` loses
-    /// what was not fsynced.
-    pub power_cut: bool,
-    /// Started again by Docker when it exits with an error (a supervisor).
-    pub supervised: bool,
-}
-
-/// How often a supervised component is started again before it stays down
-/// (a crash loop ends, and the run reports it).
-const SUPERVISOR_RETRIES: i64 = 5;
-
-/// The Docker resources of one run. Dropping it removes them.
-pub struct Resources {
-    overrides: HashMap<String, Overrides>,
-    /// An image any helper container can use (the first one started).
-    helper_image: Mutex<Option<String>>,
-    docker: Docker,
-    run_id: String,
-    owner: String,
-    run_dir: PathBuf,
-    network: String,
-    keep: bool,
-    containers: Mutex<Vec<Container>>,
-    torn_down: AtomicBool,
-}
-
-impl Resources {
-    /// Creates the run's network. Nothing else exists until containers start.
-    pub async fn create(docker: Docker, run_id: String) -> Result<Resources> {
-        let owner = gc::owner_token();
-        let network = format!("vls-chaos-{run_id}");
-        let run_dir = paths::runs_dir().join(&run_id);
-        std::fs::create_dir_all(run_dir.join("logs")).map_err(HarnessError::io(&run_dir))?;
-        let res = Resources {
-            overrides: HashMap::new(),
-            helper_image: Mutex::new(None),
-            docker,
-            run_id,
-            owner,
-            run_dir,
-            network,
-            keep: std::env::var("HARNESS_KEEP").is_ok_and(|v| v == "1"),
-            containers: Mutex::new(Vec::new()),
-            torn_down: AtomicBool::new(false),
-        };
-        res.docker
-            .create_network(NetworkCreateRequest {
-                name: res.network.clone(),
-                driver: Some("bridge".to_string()),
-                labels: Some(res.labels()),
-                ..Default::default()
-            })
-            .await
-            .map_err(HarnessError::docker(format!(
-                "create network {}",
-                res.network
-            )))?;
-        tracing::info!(run = %res.run_id, network = %res.network, "run network created");
-        Ok(res)
-    }
-
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    pub fn run_dir(&self) -> &Path {
-        &self.run_dir
-    }
-
-    pub fn docker(&self) -> &Docker {
-        &self.docker
-    }
-
-    fn labels(&self) -> HashMap<String, String> {
-        run_labels(&self.run_id, &self.owner)
-    }
-
-    /// Keep containers, network and volumes after the run (for a post-mortem).
-    pub fn set_keep(&mut self, keep: bool) {
-        self.keep = keep;
-    }
-
-    /// Per-component changes a scenario asks for (libfaketime, a small disk),
-    /// applied to the component's spec whichever builder made it.
-    pub fn set_overrides(&mut self, overrides: HashMap<String, Overrides>) {
-        self.overrides = overrides;
-    }
-
-    /// Removes a file from a container's filesystem or volumes, running or not:
-    /// by exec when it runs, else by a one-shot container sharing its volumes.
-    pub async fn remove_file(&self, target: &Container, path: &str) -> Result<()> {
-        let running = target.status().await?.running;
-        let out = if running {
-            target.exec(&["rm", "-f", "--", path]).await?
-        } else {
-            let image = self
-                .helper_image
-                .lock()
-                .ok()
-                .and_then(|i| i.clone())
-                .ok_or_else(|| HarnessError::component(target.name(), "no helper image known"))?;
-            let durable = target.durable_path(path);
-            self.run_once(&image, target, &["rm", "-f", "--", &durable])
-                .await?
-        };
-        out.ok(target.name(), &format!("rm {path}"))?;
-        Ok(())
-    }
-
-    /// Starts a long-running container of `image` inside `target`'s network
-    /// namespace (with NET_ADMIN), e.g. the packet delayer. Returns its id;
-    /// it is removed with the run, or earlier by [`Resources::remove_sidecar`].
-    pub async fn start_sidecar(
-        &self,
-        image: &str,
-        target: &Container,
-        role: &str,
-        cmd: &[&str],
-    ) -> Result<String> {
-        let name = format!("vls-chaos-{}-{}-{role}", self.run_id, target.name());
-        let what = format!("sidecar container {name}");
-        // A leftover from before the target restarted sits in a dead namespace.
-        let _ = self.remove_sidecar(&name).await;
-        let host = HostConfig {
-            network_mode: Some(format!("container:{}", target.id())),
-            cap_add: Some(vec!["NET_ADMIN".to_string()]),
-            ..Default::default()
-        };
-        let created = self.create_helper(&name, image, cmd, host).await?;
-        self.start_helper(&created.id, &what).await?;
-        Ok(created.id)
-    }
-
-    async fn start_helper(&self, id: &str, what: &str) -> Result<()> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .map_err(HarnessError::docker(what))
-    }
-
-    /// Creates (not starts) a labelled container of `image` running `cmd`
-    /// as its entrypoint (component images have their own).
-    async fn create_helper(
-        &self,
-        name: &str,
-        image: &str,
-        cmd: &[&str],
-        host: HostConfig,
-    ) -> Result<bollard::models::ContainerCreateResponse> {
-        self.docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(name).build()),
-                ContainerCreateBody {
-                    image: Some(image.to_string()),
-                    entrypoint: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    labels: Some(self.labels()),
-                    host_config: Some(host),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(HarnessError::docker(format!("helper container {name}")))
-    }
-
-    /// Removes a sidecar (by id or name), running or not.
-    pub async fn remove_sidecar(&self, id: &str) -> Result<()> {
-        self.docker
-            .remove_container(
-                id,
-                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await
-            .map_err(HarnessError::docker(format!("remove sidecar {id}")))
-    }
-
-    /// Whether a sidecar is still running (it exits if it cannot bind its queue).
-    pub async fn sidecar_running(&self, id: &str) -> Result<bool> {
-        let info = self
-            .docker
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map_err(HarnessError::docker(format!("inspect sidecar {id}")))?;
-        Ok(info.state.and_then(|s| s.running).unwrap_or(false))
-    }
-
-    /// Runs `cmd` to completion in a throwaway container of `image` that
-    /// mounts `target`'s volumes; removes it afterwards.
-    async fn run_once(
-        &self,
-        image: &str,
-        target: &Container,
-        cmd: &[&str],
-    ) -> Result<crate::container::ExecOutput> {
-        use bollard::query_parameters::{LogsOptionsBuilder, WaitContainerOptions};
-        use futures_util::StreamExt;
-        let name = format!(
-            "vls-chaos-{}-helper-{}",
-            self.run_id,
-            rand::rng().next_u32()
-        );
-        let what = format!("helper container {name}");
-        let host = HostConfig {
-            volumes_from: Some(vec![target.id().to_string()]),
-            network_mode: Some("none".to_string()),
-            ..Default::default()
-        };
-        let created = self.create_helper(&name, image, cmd, host).await?;
-        let result = async {
-            self.start_helper(&created.id, &what).await?;
-            let mut exit_code = 0;
-            let mut waits = self
-                .docker
-                .wait_container(&created.id, None::<WaitContainerOptions>);
-            while let Some(w) = waits.next().await {
-                match w {
-                    Ok(r) => exit_code = r.status_code,
-                    Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => {
-                        exit_code = code
-                    }
-                    Err(e) => return Err(HarnessError::docker(&what)(e)),
-                }
-            }
-            let mut logs = self.docker.logs(
-                &created.id,
-                Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()),
-            );
-            let mut stderr = String::new();
-            while let Some(Ok(chunk)) = logs.next().await {
-                stderr.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            }
-            Ok(crate::container::ExecOutput {
-                exit_code,
-                stdout: String::new(),
-                stderr,
-            })
-        }
-        .await;
-        let _ = self
-            .docker
-            .remove_container(
-                &created.id,
-                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await;
-        result
-    }
-
-    /// Wraps the image's entrypoint in `vls-chaos-agent fusebuf`, which
-    /// mounts the datadir volume (moved to [`DURABLE_DATADIR`]) at
-    /// [`DATADIR`] through a FUSE layer that holds writes until fsync.
-    async fn on_power_cut_layer(&self, spec: ContainerSpec) -> Result<ContainerSpec> {
-        let entrypoint = match &spec.entrypoint {
-            Some(e) => e.clone(),
-            None => self
-                .docker
-                .inspect_image(&spec.image)
-                .await
-                .map_err(HarnessError::docker(format!(
-                    "inspect image {}",
-                    spec.image
-                )))?
-                .config
-                .and_then(|c| c.entrypoint)
-                .unwrap_or_default(),
-        };
-        if entrypoint.is_empty() {
-            return Err(HarnessError::component(
-                &spec.name,
-                format!("power_cut: image {} has no entrypoint to wrap", spec.image),
-            ));
-        }
-        let mut wrapped: Vec<String> = [
-            AGENT_BIN,
-            "fusebuf",
-            "--lower",
-            DURABLE_DATADIR,
-            "--mount",
-            DATADIR,
-            "--pid-file",
-            CHILD_PID_FILE,
-            "--",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        wrapped.extend(entrypoint);
-        Ok(spec
-            .remount_volume(DATADIR, DURABLE_DATADIR)
-            .with_entrypoint(wrapped)
-            .with_device("/dev/fuse")
-            .with_cap_add("SYS_ADMIN"))
-    }
-
-    /// Creates the spec's volumes and container on the run network and starts it.
-    pub async fn start(&self, mut spec: ContainerSpec) -> Result<Container> {
-        if let Some(o) = self.overrides.get(&spec.name) {
-            if o.faketime {
-                for (k, v) in crate::fault::faketime_env() {
-                    spec = spec.with_env(k, v);
-                }
-                spec = spec.with_file(crate::fault::FAKETIME_FILE, b"+0\n".to_vec(), 0o644);
-            }
-            if let Some(mb) = o.disk_mb {
-                spec = spec.with_tmpfs_at(DATADIR, mb);
-            }
-            if o.power_cut {
-                spec = self.on_power_cut_layer(spec).await?;
-            }
-            if o.supervised {
-                spec = spec.with_restart_on_failure();
-            }
-        }
-        if let Ok(mut h) = self.helper_image.lock() {
-            h.get_or_insert_with(|| spec.image.clone());
-        }
-        let docker_name = format!("vls-chaos-{}-{}", self.run_id, spec.name);
-        let mut binds = Vec::new();
-        for (key, path) in &spec.volumes {
-            let volume = format!("vls-chaos-{}-{key}", self.run_id);
-            let tmpfs = spec.tmpfs_mb.iter().find(|(k, _)| k == key).map(|(_, mb)| {
-                HashMap::from([
-                    ("type".to_string(), "tmpfs".to_string()),
-                    ("device".to_string(), "tmpfs".to_string()),
-                    ("o".to_string(), format!("size={mb}m")),
-                ])
-            });
-            self.docker
-                .create_volume(VolumeCreateOptions {
-                    name: Some(volume.clone()),
-                    labels: Some(self.labels()),
-                    driver_opts: tmpfs,
-                    ..Default::default()
-                })
-                .await
-                .map_err(HarnessError::docker(format!("create volume {volume}")))?;
-            binds.push(format!("{volume}:{path}"));
-        }
-        let exposed: HashMap<String, HashMap<(), ()>> = spec
-            .published
-            .iter()
-            .map(|p| (format!("{p}/tcp"), HashMap::new()))
-            .collect();
-        let bindings = spec
-            .published
-            .iter()
-            .map(|p| {
-                (
-                    format!("{p}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".to_string()),
-                        host_port: Some(String::new()),
-                    }]),
-                )
-            })
-            .collect();
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            hostname: Some(spec.name.clone()),
-            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
-            entrypoint: spec.entrypoint.clone(),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(self.labels()),
-            exposed_ports: Some(exposed),
-            stop_timeout: Some(spec.stop_grace.as_secs() as i64),
-            host_config: Some(HostConfig {
-                binds: Some(binds),
-                port_bindings: Some(bindings),
-                network_mode: Some(self.network.clone()),
-                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-                devices: (!spec.devices.is_empty()).then(|| {
-                    spec.devices
-                        .iter()
-                        .map(|d| bollard::models::DeviceMapping {
-                            path_on_host: Some(d.clone()),
-                            path_in_container: Some(d.clone()),
-                            cgroup_permissions: Some("rwm".to_string()),
-                        })
-                        .collect()
-                }),
-                init: Some(true),
-                restart_policy: spec.restart_on_failure.then_some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
-                    maximum_retry_count: Some(SUPERVISOR_RETRIES),
-                }),
-                ..Default::default()
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    self.network.clone(),
-                    EndpointSettings {
-                        aliases: Some(vec![spec.name.clone()]),
-                        ..Default::default()
-                    },
-                )])),
-            }),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_container(
-                Some(
-                    CreateContainerOptionsBuilder::new()
-                        .name(&docker_name)
-                        .build(),
-                ),
-                body,
-            )
-            .await
-            .map_err(HarnessError::docker(format!(
-                "create container {docker_name}"
-            )))?;
-        let logs = LogSink::create(
-            &self.run_dir.join("logs").join(format!("{}.log", spec.name)),
-            &created.id,
-        )?;
-        let mut container = Container::new(
-            self.docker.clone(),
-            created.id,
-            spec.name.clone(),
-            docker_name,
-            spec.stop_grace,
-            logs,
-        );
-        if spec.volume_paths().any(|p| p == DURABLE_DATADIR) {
-            container = container.with_durable_prefix(DATADIR, DURABLE_DATADIR);
-        }
-        if let Ok(mut all) = self.containers.lock() {
-            all.push(container.clone());
-        }
-        container.upload(&spec.files).await?;
-        container.start().await?;
-        Ok(container)
-    }
-
-    /// Flushes every log and removes everything of this run (unless kept).
-    pub async fn teardown(&self) -> Result<()> {
-        if self.torn_down.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        let containers = self
-            .containers
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        for c in &containers {
-            c.logs().close(&self.docker).await;
-        }
-        if self.keep {
-            tracing::warn!(run = %self.run_id, "keeping run resources; remove with `harness gc` once this process exits");
-            return Ok(());
-        }
-        gc::remove_run(&self.docker, &self.run_id).await?;
-        tracing::info!(run = %self.run_id, "run resources removed");
-        Ok(())
-    }
-}
-
-impl Drop for Resources {
-    fn drop(&mut self) {
-        if self.torn_down.load(Ordering::SeqCst) {
-            return;
-        }
-        // Drop cannot await, and may run inside a runtime that is blocked
-        // (single-threaded tests, unwinding). Tear down on a thread with its
-        // own runtime and Docker connection, and wait for it.
-        let run_id = self.run_id.clone();
-        let keep = self.keep;
-        let containers = self
-            .containers
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        for c in &containers {
-            c.logs().stop_following();
-        }
-        let joined = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async move {
-                let docker = docker::connect().await.map_err(|e| e.to_string())?;
-                for c in &containers {
-                    c.logs().close(&docker).await;
-                }
-                if keep {
-                    return Ok(());
-                }
-                gc::remove_run(&docker, &run_id)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        match joined {
-            Ok(Ok(())) => tracing::info!(run = %self.run_id, "run resources removed on drop"),
-            Ok(Err(e)) => eprintln!(
-                "vls-chaos: run {}: cleanup failed ({e}); run `harness gc`",
-                self.run_id
-            ),
-            Err(_) => eprintln!(
-                "vls-chaos: run {}: cleanup thread panicked; run `harness gc`",
-                self.run_id
-            ),
-        }
-    }
-}
+use crate::node::{Node, NodeInfo, SignerChoice};
+use crate::resources::{new_run_id, Overrides, Resources};
 
 /// Which components a cluster starts, in order.
 #[derive(Debug, Clone, Default)]
@@ -658,27 +108,24 @@ impl ClusterBuilder {
         let docker = docker::connect().await?;
         let mut startup = Vec::new();
         let t = Instant::now();
-        let images = match self.images {
+        let images = match self.images.clone() {
             Some(i) => i,
             None => {
                 let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
                 let built = outcomes.iter().any(|o| o.built);
-                startup.push((
-                    if built {
-                        "images (built)"
-                    } else {
-                        "images (warm)"
-                    }
-                    .to_string(),
-                    t.elapsed(),
-                ));
+                let label = if built {
+                    "images (built)"
+                } else {
+                    "images (warm)"
+                };
+                startup.push((label.to_string(), t.elapsed()));
                 images
             }
         };
         let t = Instant::now();
-        let run_id = self.run_id.unwrap_or_else(new_run_id);
+        let run_id = self.run_id.clone().unwrap_or_else(new_run_id);
         let mut resources = Resources::create(docker, run_id).await?;
-        resources.set_overrides(self.overrides);
+        resources.set_overrides(self.overrides.clone());
         let mut cluster = Cluster {
             resources,
             images,
@@ -688,6 +135,17 @@ impl ClusterBuilder {
             startup,
         };
         // Start every container first, then wait for each: readiness overlaps.
+        self.create_components(&mut cluster).await?;
+        cluster
+            .startup
+            .push(("cluster up".to_string(), t.elapsed()));
+        let infos = cluster.wait_all_ready().await?;
+        cluster.allowlist_peers(&infos).await?;
+        Ok(cluster)
+    }
+
+    /// Creates and starts every container, without waiting for readiness.
+    async fn create_components(&self, cluster: &mut Cluster) -> Result<()> {
         if self.bitcoind {
             let mut b = Bitcoind::builder(&cluster.images.base);
             if let Some(t) = self.rpc_timeout {
@@ -695,11 +153,11 @@ impl ClusterBuilder {
             }
             cluster.bitcoind = Some(b.create(&cluster.resources).await?);
         }
-        for node in self.signers {
-            let s = Signer::builder(&cluster.images.vlsd, &node)
+        for node in &self.signers {
+            let s = Signer::builder(&cluster.images.vlsd, node)
                 .create(&cluster.resources)
                 .await?;
-            cluster.signers.insert(node, s);
+            cluster.signers.insert(node.clone(), s);
         }
         for (name, signer) in &self.nodes {
             let bitcoind = cluster.bitcoind()?;
@@ -715,47 +173,7 @@ impl ClusterBuilder {
                 cluster.signers.insert(name.clone(), s);
             }
         }
-        cluster
-            .startup
-            .push(("cluster up".to_string(), t.elapsed()));
-        if let Some(b) = &cluster.bitcoind {
-            let t = Instant::now();
-            b.ready().await?;
-            cluster
-                .startup
-                .push((format!("{} ready", b.container().name()), t.elapsed()));
-        }
-        let mut ready = Vec::new();
-        for s in cluster.signers.values() {
-            let t = Instant::now();
-            s.wait_ready().await?;
-            ready.push((format!("{} ready", s.container().name()), t.elapsed()));
-        }
-        cluster.startup.extend(ready);
-        let t = Instant::now();
-        let mut infos = Vec::new();
-        for n in cluster.nodes.values() {
-            infos.push((n.name().to_string(), n.wait_ready().await?));
-        }
-        if !infos.is_empty() {
-            cluster
-                .startup
-                .push(("nodes ready".to_string(), t.elapsed()));
-        }
-        // As the operator: each vlsd may sweep to its node's wallet and pay
-        // the other nodes of this cluster; everything else it refuses.
-        for (name, info) in &infos {
-            if let Some(s) = cluster.signers.get(name) {
-                s.allowlist_add(&info.sweep_address).await?;
-                for (other, other_info) in &infos {
-                    if other != name {
-                        s.allowlist_add(&format!("payee:{}", other_info.node_id))
-                            .await?;
-                    }
-                }
-            }
-        }
-        Ok(cluster)
+        Ok(())
     }
 }
 
@@ -768,31 +186,109 @@ pub struct Cluster {
     startup: Vec<(String, Duration)>,
 }
 
+/// One component of a cluster, whatever its kind: what a lookup by name
+/// gives, so every name resolves the same way.
+#[derive(Clone, Copy)]
+pub enum Component<'a> {
+    Bitcoind(&'a Bitcoind),
+    Signer(&'a Signer),
+    Node(&'a LdkNode),
+}
+
+impl<'a> Component<'a> {
+    pub fn container(self) -> &'a Container {
+        match self {
+            Component::Bitcoind(b) => b.container(),
+            Component::Signer(s) => s.container(),
+            Component::Node(n) => n.container(),
+        }
+    }
+
+    /// The run name (`bitcoind`, `alice`, `vlsd-alice`).
+    pub fn name(self) -> &'a str {
+        self.container().name()
+    }
+
+    /// Waits until the component is usable again after a (re)start.
+    pub async fn wait_ready(self) -> Result<()> {
+        match self {
+            Component::Bitcoind(b) => b.ready().await,
+            Component::Signer(s) => s.wait_ready().await,
+            Component::Node(n) => n.wait_ready().await.map(|_| ()),
+        }
+    }
+}
+
 impl Cluster {
     /// Wall time of each startup phase, in order.
     pub fn startup(&self) -> &[(String, Duration)] {
         &self.startup
     }
 
+    /// Waits for every component in start order, timing each kind; returns
+    /// each node's info (its sweep address and id) for the allowlists.
+    async fn wait_all_ready(&mut self) -> Result<Vec<(String, NodeInfo)>> {
+        let mut phases = Vec::new();
+        if let Some(b) = &self.bitcoind {
+            let t = Instant::now();
+            b.ready().await?;
+            phases.push((format!("{} ready", b.container().name()), t.elapsed()));
+        }
+        for s in self.signers.values() {
+            let t = Instant::now();
+            s.wait_ready().await?;
+            phases.push((format!("{} ready", s.container().name()), t.elapsed()));
+        }
+        let t = Instant::now();
+        let mut infos = Vec::new();
+        for n in self.nodes.values() {
+            infos.push((n.name().to_string(), n.wait_ready().await?));
+        }
+        if !infos.is_empty() {
+            phases.push(("nodes ready".to_string(), t.elapsed()));
+        }
+        self.startup.extend(phases);
+        Ok(infos)
+    }
+
+    /// As the operator: each vlsd may sweep to its node's wallet and pay
+    /// the other nodes of this cluster; everything else it refuses.
+    async fn allowlist_peers(&self, infos: &[(String, NodeInfo)]) -> Result<()> {
+        for (name, info) in infos {
+            if let Some(s) = self.signers.get(name) {
+                s.allowlist_add(&info.sweep_address).await?;
+                for (other, other_info) in infos {
+                    if other != name {
+                        s.allowlist_add(&format!("payee:{}", other_info.node_id))
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every component in start order: bitcoind, the nodes, the signers.
+    pub fn each_component(&self) -> impl Iterator<Item = Component<'_>> {
+        self.bitcoind
+            .iter()
+            .map(Component::Bitcoind)
+            .chain(self.nodes.values().map(Component::Node))
+            .chain(self.signers.values().map(Component::Signer))
+    }
+
+    /// A component by its run name (`bitcoind`, `alice`, `vlsd-alice`).
+    pub fn component(&self, name: &str) -> Result<Component<'_>> {
+        self.each_component()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                HarnessError::component("cluster", format!("no component named `{name}`"))
+            })
+    }
+
     /// Brings a component back to usable after it was (re)started.
     pub async fn wait_ready(&self, name: &str) -> Result<()> {
-        if let Some(b) = self
-            .bitcoind
-            .as_ref()
-            .filter(|b| b.container().name() == name)
-        {
-            return b.ready().await;
-        }
-        if let Some(s) = self.signers.values().find(|s| s.container().name() == name) {
-            return s.wait_ready().await;
-        }
-        if let Some(n) = self.nodes.get(name) {
-            return n.wait_ready().await.map(|_| ());
-        }
-        Err(HarnessError::component(
-            "cluster",
-            format!("no component named `{name}`"),
-        ))
+        self.component(name)?.wait_ready().await
     }
 
     pub fn builder() -> ClusterBuilder {
@@ -850,17 +346,9 @@ impl Cluster {
 
     /// Names of every component, in start order.
     pub fn components(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(b) = &self.bitcoind {
-            out.push(b.container().name().to_string());
-        }
-        out.extend(self.nodes.keys().cloned());
-        out.extend(
-            self.signers
-                .values()
-                .map(|s| s.container().name().to_string()),
-        );
-        out
+        self.each_component()
+            .map(|c| c.name().to_string())
+            .collect()
     }
 
     /// Every Lightning node, by name.
@@ -875,40 +363,11 @@ impl Cluster {
 
     /// The container of a component by its run name (`bitcoind`, `alice`, `vlsd-alice`).
     pub fn container(&self, name: &str) -> Result<&Container> {
-        if let Some(b) = self
-            .bitcoind
-            .as_ref()
-            .filter(|b| b.container().name() == name)
-        {
-            return Ok(b.container());
-        }
-        if let Some(n) = self.nodes.get(name) {
-            return Ok(n.container());
-        }
-        self.signers
-            .values()
-            .map(Signer::container)
-            .find(|c| c.name() == name)
-            .ok_or_else(|| {
-                HarnessError::component("cluster", format!("no component named `{name}`"))
-            })
+        self.component(name).map(Component::container)
     }
 
     /// Removes everything now and reports failures (drop does the same, silently).
     pub async fn shutdown(self) -> Result<()> {
         self.resources.teardown().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_are_docker_name_safe_and_distinct() {
-        let a = new_run_id();
-        let b = new_run_id();
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{a}");
     }
 }

@@ -1,11 +1,14 @@
 //! vls-chaos harness: real regtest bitcoind, vlsd and Lightning nodes in
 //! Docker containers, with faults injected between scenario steps.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod artifacts;
 pub mod checker;
 pub mod checkpoint;
 pub mod cluster;
 pub mod component;
+pub mod contained;
 pub mod container;
 pub mod docker;
 pub mod error;
@@ -19,17 +22,20 @@ pub mod node;
 pub mod paths;
 pub mod progress;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod scenario;
+pub mod sync;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterBuilder, Resources};
+pub use cluster::{Cluster, ClusterBuilder, Component};
 pub use component::{Bitcoind, LdkNode, Signer};
 pub use container::{Container, ContainerSpec};
 pub use error::{HarnessError, Result};
 pub use fault::Fault;
 pub use image::{ImageBuilder, Images};
 pub use node::{Node, NodeEvent, SignerChoice};
+pub use resources::Resources;
 pub use scenario::Scenario;
 
 /// Logs to stderr with timestamps; `RUST_LOG` overrides the default filter.

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
 use crate::error::{HarnessError, Result};
+use crate::sync::lock;
 
 /// Pause before a log stream that ended is opened again.
 const REFOLLOW: std::time::Duration = std::time::Duration::from_millis(250);
@@ -78,10 +79,8 @@ impl LogSink {
                 tokio::time::sleep(REFOLLOW).await;
             }
         });
-        if let Ok(mut slot) = self.follower.lock() {
-            if let Some(old) = slot.replace(handle) {
-                old.abort();
-            }
+        if let Some(old) = lock(&self.follower).replace(handle) {
+            old.abort();
         }
     }
 
@@ -92,19 +91,13 @@ impl LogSink {
     }
 
     pub fn stop_following(&self) {
-        if let Ok(mut slot) = self.follower.lock() {
-            if let Some(h) = slot.take() {
-                h.abort();
-            }
+        if let Some(h) = lock(&self.follower).take() {
+            h.abort();
         }
     }
 
     async fn copy(&self, docker: &Docker, follow: bool) {
-        let since = self
-            .state
-            .lock()
-            .map(|s| (s.last_unix - 2).max(0))
-            .unwrap_or(0);
+        let since = (lock(&self.state).last_unix - 2).max(0);
         let opts = LogsOptionsBuilder::new()
             .follow(follow)
             .stdout(true)
@@ -128,9 +121,7 @@ impl LogSink {
     }
 
     fn write_line(&self, line: &str) {
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
+        let mut st = lock(&self.state);
         let (ts, _) = line.split_once(' ').unwrap_or((line, ""));
         let norm = normalise_ts(ts);
         if !norm.is_empty() && norm <= st.last_ts {

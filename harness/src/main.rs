@@ -1,6 +1,8 @@
 //! `harness`: run scenarios, build images, sweep leftovers. Clap only; the
 //! work is in the library.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -97,148 +99,14 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
             seed,
             keep,
             case,
-        } => {
-            // Validate every file before touching Docker: bad input fails fast.
-            let mut scenarios = Vec::new();
-            for f in &files {
-                let all = Scenario::load_all(f)?;
-                let known: Vec<String> = all.iter().map(|s| s.case.clone()).collect();
-                let picked: Vec<Scenario> = all
-                    .into_iter()
-                    .filter(|s| case.as_ref().is_none_or(|c| *c == s.case))
-                    .collect();
-                if picked.is_empty() {
-                    return Err(HarnessError::ScenarioFile {
-                        path: f.clone(),
-                        reason: format!(
-                            "no case `{}` (cases: {})",
-                            case.as_deref().unwrap_or_default(),
-                            known.join("; ")
-                        ),
-                    });
-                }
-                scenarios.extend(picked);
-            }
-            let opts = RunOptions { seed, keep };
-            let mut reports = Vec::new();
-            for s in &scenarios {
-                let report = runner::run(s, &opts).await?;
-                print!("{}", report.table());
-                println!(
-                    "  timeline: {}",
-                    report.run_dir.join("timeline.md").display()
-                );
-                if report.verdict == Verdict::Fail {
-                    println!("  replay: {}", report.run_dir.join("replay.sh").display());
-                }
-                reports.push(report);
-            }
-            let junit = harness::paths::runs_dir().join("junit.xml");
-            if let Err(e) = std::fs::write(&junit, harness::report::junit(&reports)) {
-                eprintln!("warning: cannot write {}: {e}", junit.display());
-            }
-            let failed = reports
-                .iter()
-                .filter(|r| r.verdict == Verdict::Fail)
-                .count();
-            if let Some((median, max)) = harness::report::RunReport::wall_time_stats(&reports) {
-                println!(
-                    "{} scenarios, {} failed; wall time median {median:.1}s, max {max:.1}s; JUnit: {}",
-                    reports.len(),
-                    failed,
-                    junit.display()
-                );
-            }
-            Ok(u8::from(failed > 0))
-        }
-        Command::Check { files } => {
-            for f in &files {
-                let all = Scenario::load_all(f)?;
-                match all.as_slice() {
-                    [s] => println!("{}: ok ({}, {} steps)", f.display(), s.name, s.steps.len()),
-                    _ => println!("{}: ok ({} matrix cases)", f.display(), all.len()),
-                }
-            }
-            Ok(0)
-        }
-        Command::List { dir } => {
-            let dir = dir.unwrap_or_else(|| {
-                harness::paths::workspace_root()
-                    .join("scenarios")
-                    .join("catalog")
-            });
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| HarnessError::Io {
-                    path: dir.clone(),
-                    source: e,
-                })?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            files.sort();
-            for f in &files {
-                let all = Scenario::load_all(f)?;
-                let Some(s) = all.first() else { continue };
-                let name = match all.len() {
-                    1 => s.name.clone(),
-                    n => format!("{} (x{n})", s.name.split('[').next().unwrap_or_default()),
-                };
-                let summary = s
-                    .description
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let short: String = summary.chars().take(90).collect();
-                println!("{:<36} {:>3} steps  {}", name, s.steps.len(), short);
-            }
-            Ok(0)
-        }
+        } => run(&files, RunOptions { seed, keep }, case.as_deref()).await,
+        Command::Check { files } => check(&files),
+        Command::List { dir } => list(dir),
         Command::Schema => {
             print!("{}", harness::scenario::json_schema());
             Ok(0)
         }
-        Command::Images { action } => {
-            let docker = docker::connect().await?;
-            let builder = ImageBuilder::default();
-            match action {
-                ImagesAction::Build => {
-                    let (_, outcomes) = builder.ensure(&docker).await?;
-                    for o in &outcomes {
-                        println!(
-                            "{:<5} {:<32} {} ({:.1}s)",
-                            o.name,
-                            o.tag,
-                            if o.built { "built" } else { "present" },
-                            o.took.as_secs_f64()
-                        );
-                    }
-                    if outcomes.iter().all(|o| !o.built) {
-                        println!("nothing to build: every image is present");
-                    }
-                }
-                ImagesAction::List => {
-                    for img in builder.list(&docker).await? {
-                        println!(
-                            "{:<32} {:>8.1} MB  {}",
-                            img.tags.join(","),
-                            img.size_bytes as f64 / 1e6,
-                            if img.current { "current" } else { "stale" }
-                        );
-                    }
-                }
-                ImagesAction::Prune { all } => {
-                    let removed = builder.prune(&docker, all).await?;
-                    if removed.is_empty() {
-                        println!("nothing to prune");
-                    }
-                    for r in removed {
-                        println!("removed {r}");
-                    }
-                }
-            }
-            Ok(0)
-        }
+        Command::Images { action } => images(action).await,
         Command::Gc => {
             let docker = docker::connect().await?;
             let removed = gc::sweep_orphans(&docker).await?;
@@ -252,4 +120,154 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// Every file's scenarios (only `case` of a matrix, when given), all
+/// validated before Docker is touched: bad input fails fast.
+fn load(files: &[PathBuf], case: Option<&str>) -> harness::Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    for f in files {
+        let all = Scenario::load_all(f)?;
+        let known: Vec<String> = all.iter().map(|s| s.case.clone()).collect();
+        let picked: Vec<Scenario> = all
+            .into_iter()
+            .filter(|s| case.is_none_or(|c| c == s.case))
+            .collect();
+        if picked.is_empty() {
+            return Err(HarnessError::ScenarioFile {
+                path: f.clone(),
+                reason: format!(
+                    "no case `{}` (cases: {})",
+                    case.unwrap_or_default(),
+                    known.join("; ")
+                ),
+            });
+        }
+        scenarios.extend(picked);
+    }
+    Ok(scenarios)
+}
+
+async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness::Result<u8> {
+    let scenarios = load(files, case)?;
+    let mut reports = Vec::new();
+    for s in &scenarios {
+        let report = runner::run(s, &opts).await?;
+        print!("{}", report.table());
+        println!(
+            "  timeline: {}",
+            report.run_dir.join("timeline.md").display()
+        );
+        if report.verdict == Verdict::Fail {
+            println!("  replay: {}", report.run_dir.join("replay.sh").display());
+        }
+        reports.push(report);
+    }
+    let junit = harness::paths::runs_dir().join("junit.xml");
+    let written = harness::report::junit::junit(&reports)
+        .map_err(|e| e.to_string())
+        .and_then(|xml| std::fs::write(&junit, xml).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        eprintln!("warning: cannot write {}: {e}", junit.display());
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .count();
+    if let Some((median, max)) = harness::report::RunReport::wall_time_stats(&reports) {
+        println!(
+            "{} scenarios, {} failed; wall time median {median:.1}s, max {max:.1}s; JUnit: {}",
+            reports.len(),
+            failed,
+            junit.display()
+        );
+    }
+    Ok(u8::from(failed > 0))
+}
+
+fn check(files: &[PathBuf]) -> harness::Result<u8> {
+    for f in files {
+        let all = Scenario::load_all(f)?;
+        match all.as_slice() {
+            [s] => println!("{}: ok ({}, {} steps)", f.display(), s.name, s.steps.len()),
+            _ => println!("{}: ok ({} matrix cases)", f.display(), all.len()),
+        }
+    }
+    Ok(0)
+}
+
+fn list(dir: Option<PathBuf>) -> harness::Result<u8> {
+    let dir = dir.unwrap_or_else(|| {
+        harness::paths::workspace_root()
+            .join("scenarios")
+            .join("catalog")
+    });
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| HarnessError::Io {
+            path: dir.clone(),
+            source: e,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let all = Scenario::load_all(f)?;
+        let Some(s) = all.first() else { continue };
+        let name = match all.len() {
+            1 => s.name.clone(),
+            n => format!("{} (x{n})", s.name.split('[').next().unwrap_or_default()),
+        };
+        let summary = s
+            .description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let short: String = summary.chars().take(90).collect();
+        println!("{:<36} {:>3} steps  {}", name, s.steps.len(), short);
+    }
+    Ok(0)
+}
+
+async fn images(action: ImagesAction) -> harness::Result<u8> {
+    let docker = docker::connect().await?;
+    let builder = ImageBuilder::default();
+    match action {
+        ImagesAction::Build => {
+            let (_, outcomes) = builder.ensure(&docker).await?;
+            for o in &outcomes {
+                println!(
+                    "{:<5} {:<32} {} ({:.1}s)",
+                    o.name,
+                    o.tag,
+                    if o.built { "built" } else { "present" },
+                    o.took.as_secs_f64()
+                );
+            }
+            if outcomes.iter().all(|o| !o.built) {
+                println!("nothing to build: every image is present");
+            }
+        }
+        ImagesAction::List => {
+            for img in builder.list(&docker).await? {
+                println!(
+                    "{:<32} {:>8.1} MB  {}",
+                    img.tags.join(","),
+                    img.size_bytes as f64 / 1e6,
+                    if img.current { "current" } else { "stale" }
+                );
+            }
+        }
+        ImagesAction::Prune { all } => {
+            let removed = builder.prune(&docker, all).await?;
+            if removed.is_empty() {
+                println!("nothing to prune");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+        }
+    }
+    Ok(0)
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::report::event::{Reporter, RunEvent};
+
 pub struct Step {
     label: String,
     start: Instant,
@@ -50,5 +52,47 @@ impl Step {
             None => eprintln!("vls-chaos: {msg}"),
         }
         took
+    }
+}
+
+/// The progress display as a consumer of a run's events: one line (or
+/// spinner) for the cluster start-up and one per step.
+#[derive(Default)]
+pub struct RunProgress {
+    scenario: String,
+    current: Option<Step>,
+}
+
+impl RunProgress {
+    fn begin(&mut self, label: String) {
+        if let Some(open) = self.current.take() {
+            open.finish("ended");
+        }
+        self.current = Some(Step::begin(label));
+    }
+
+    fn finish(&mut self, outcome: &str) {
+        if let Some(open) = self.current.take() {
+            open.finish(outcome);
+        }
+    }
+}
+
+impl Reporter for RunProgress {
+    fn on(&mut self, _at: Duration, event: &RunEvent) {
+        match event {
+            RunEvent::ClusterStarting { scenario } => {
+                self.scenario = scenario.clone();
+                self.begin(format!("{scenario}: cluster up"));
+            }
+            RunEvent::ClusterUp { .. } => self.finish("ready"),
+            RunEvent::StepStarted { step, of, label } => {
+                self.begin(format!("[{}/{of}] {label}", step + 1))
+            }
+            RunEvent::StepEnded { outcome, .. } => {
+                self.finish(if outcome.ok() { "ok" } else { "FAILED" })
+            }
+            _ => {}
+        }
     }
 }

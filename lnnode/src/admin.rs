@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bitcoin::hashes::{sha256, Hash};
@@ -22,6 +20,7 @@ use lightning::util::sweep::OutputSpendStatus;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use serde::Deserialize;
 
+use crate::api_error::ApiError;
 use crate::clock::now_secs;
 use crate::node::Node;
 use crate::signer::CallError;
@@ -31,83 +30,6 @@ use lnnode_api::{
     InvoiceRequest, OpenReply, OpenRequest, PayReply, PayRequest, Payment as PaymentRecord,
     PaymentStatus, SettleRequest,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid invoice: {0}")]
-    InvalidInvoice(String),
-    #[error("unknown peer: {0}")]
-    UnknownPeer(String),
-    #[error("peer unreachable: {0}")]
-    PeerUnreachable(String),
-    #[error("unknown channel: {0}")]
-    UnknownChannel(String),
-    #[error("unknown payment: {0}")]
-    UnknownPayment(String),
-
-    #[error("no route or not enough outbound liquidity: {0}")]
-    NoRoute(String),
-    #[error("insufficient on-chain funds: {0}")]
-    InsufficientFunds(String),
-    #[error("the signer refused: {0}")]
-    SignerRefused(String),
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    fn code(&self) -> &'static str {
-        match self {
-            ApiError::InvalidInvoice(_) => "invalid_invoice",
-            ApiError::UnknownPeer(_) => "unknown_peer",
-            ApiError::PeerUnreachable(_) => "peer_unreachable",
-            ApiError::UnknownChannel(_) => "unknown_channel",
-            ApiError::UnknownPayment(_) => "unknown_payment",
-
-            ApiError::NoRoute(_) => "no_route",
-            ApiError::InsufficientFunds(_) => "insufficient_funds",
-            ApiError::SignerRefused(_) => "signer_refused",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Internal(_) => "internal",
-        }
-    }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::InvalidInvoice(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownPeer(_)
-            | ApiError::UnknownChannel(_)
-            | ApiError::UnknownPayment(_) => StatusCode::NOT_FOUND,
-            ApiError::PeerUnreachable(_) => StatusCode::BAD_GATEWAY,
-            ApiError::NoRoute(_) | ApiError::InsufficientFunds(_) => StatusCode::CONFLICT,
-            ApiError::SignerRefused(_) => StatusCode::FORBIDDEN,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = lnnode_api::ErrorBody {
-            error: lnnode_api::ErrorDetail {
-                code: self.code().to_string(),
-                message: self.to_string(),
-            },
-        };
-        (self.status(), Json(body)).into_response()
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        match e.downcast::<ApiError>() {
-            Ok(api) => api,
-            Err(e) => ApiError::Internal(format!("{e:#}")),
-        }
-    }
-}
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 

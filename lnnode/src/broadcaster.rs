@@ -10,6 +10,7 @@ use bitcoin::{Transaction, Txid};
 use lightning::chain::chaininterface::BroadcasterInterface;
 
 use crate::bitcoind::{Bitcoind, RpcError};
+use crate::sync::lock;
 
 pub struct Broadcaster {
     inner: Arc<Inner>,
@@ -44,9 +45,7 @@ impl Inner {
     }
 
     fn forget(&self, txid: &Txid) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.remove(txid);
-        }
+        lock(&self.pending).remove(txid);
     }
 }
 
@@ -61,11 +60,7 @@ impl Broadcaster {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(3)).await;
-                let txs: Vec<Transaction> = looping
-                    .pending
-                    .lock()
-                    .map(|p| p.values().cloned().collect())
-                    .unwrap_or_default();
+                let txs: Vec<Transaction> = lock(&looping.pending).values().cloned().collect();
                 for tx in txs {
                     let txid = tx.compute_txid();
                     if let Ok(Some(c)) = looping.bitcoind.confirmations(&txid).await {
@@ -86,9 +81,7 @@ impl BroadcasterInterface for Broadcaster {
     fn broadcast_transactions(&self, txs: &[&Transaction]) {
         for tx in txs {
             let tx = (*tx).clone();
-            if let Ok(mut p) = self.inner.pending.lock() {
-                p.insert(tx.compute_txid(), tx.clone());
-            }
+            lock(&self.inner.pending).insert(tx.compute_txid(), tx.clone());
             let inner = self.inner.clone();
             // LDK calls this from sync code, possibly off the runtime: send
             // once now if we can; the loop retries either way.

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! lnnode: parse the configuration, connect the signer, start the node and
 //! its admin API, and exit cleanly on SIGTERM. A request vlsd refuses is
 //! that request's error; the node stays up (see `signer::link`).
@@ -17,7 +18,8 @@ use lnnode::bitcoind::Bitcoind;
 use lnnode::config::{Config, SignerKind};
 use lnnode::signer::link::SignerLink;
 use lnnode::signer::{GrpcTransport, Keys, VlsKeys};
-use lnnode::{admin, frontend, node};
+use lnnode::{admin, frontend, node, startup};
+use triggered::{Listener, Trigger};
 use vls_proxy::grpc::incoming::TcpIncoming;
 use vls_proxy::vls_protocol_signer::vls_protocol::msgs::{HsmdInit2, SerBolt};
 use vls_proxy::vls_protocol_signer::vls_protocol::serde_bolt::{Array, WireString};
@@ -100,61 +102,12 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
         }
         SignerKind::Local => Keys::local(&config.datadir)?,
         SignerKind::Vlsd => {
-            let (link, queue) = SignerLink::new(shutdown.clone());
-            let addr = config.signer_listen;
-            let incoming = signer_rt
-                .spawn(async move { TcpIncoming::new(addr, false).await })
-                .await?
-                .with_context(|| format!("binding the signer port {addr}"))?;
-            let serving = link.clone();
-            let stop = trigger.clone();
-            signer_rt.spawn(async move {
-                if let Err(e) = serving.serve(incoming).await {
-                    tracing::error!(error = %e, "signer service stopped");
-                }
-                stop.trigger();
-            });
-            let transport = Arc::new(GrpcTransport::new(
-                queue,
-                signer_rt.clone(),
-                shutdown.clone(),
-            ));
-            tracing::info!(%addr, "waiting for vlsd to connect");
-            let t = transport.clone();
-            let datadir = config.datadir.clone();
-            let defer = config.defer_restored_validation;
-            let vls =
-                tokio::task::spawn_blocking(move || VlsKeys::connect(t, network, &datadir, defer))
-                    .await??;
-            // A reconnecting vlsd must see the init handshake again before
-            // the requests that were waiting; the link sends this first.
-            let init = HsmdInit2 {
-                derivation_style:
-                    vls_proxy::lightning_signer::signer::derive::KeyDerivationStyle::Native as u8,
-                network_name: WireString(network.to_string().into_bytes()),
-                dev_seed: None,
-                dev_allowlist: Array::new(),
-            };
-            link.set_init_message(init.as_vec());
-            tracing::info!("vlsd connected");
-            if let Some(addr) = config.control_listen {
-                lnnode::control::spawn(vls.transport.breakpoints.clone(), addr)
-                    .with_context(|| format!("binding the control port {addr}"))?;
-            }
-            let (host, port, creds) = bitcoind.endpoint_parts();
-            frontend::start(
-                transport,
-                network,
-                &config.datadir,
-                &format!("http://{creds}@{host}:{port}"),
-                shutdown.clone(),
-            )?;
-            Keys::Vls(vls)
+            Keys::Vls(connect_vlsd(&config, &bitcoind, &signer_rt, &trigger, &shutdown).await?)
         }
     };
     let keys = Arc::new(keys);
     let admin_addr = config.admin_listen;
-    let node = node::start(config, keys, bitcoind).await?;
+    let node = startup::start(config, keys, bitcoind).await?;
     let admin_node = node.clone();
     tokio::spawn(async move {
         if let Err(e) = admin::serve(admin_node, admin_addr).await {
@@ -182,6 +135,68 @@ async fn start(config: Config, signer_rt: tokio::runtime::Handle) -> Result<Exit
     node.monitor_writer.flush_and_stop();
     trigger.trigger();
     Ok(code)
+}
+
+/// Serves vlsd's connection on the signer runtime, waits for vlsd to dial
+/// in, and starts what rides on the signer: the control port and the VLS
+/// frontend (it follows the chain for the signer).
+async fn connect_vlsd(
+    config: &Config,
+    bitcoind: &Bitcoind,
+    signer_rt: &tokio::runtime::Handle,
+    trigger: &Trigger,
+    shutdown: &Listener,
+) -> Result<VlsKeys> {
+    let network = bitcoind.network();
+    let (link, queue) = SignerLink::new(shutdown.clone());
+    let addr = config.signer_listen;
+    let incoming = signer_rt
+        .spawn(async move { TcpIncoming::new(addr, false).await })
+        .await?
+        .with_context(|| format!("binding the signer port {addr}"))?;
+    let serving = link.clone();
+    let stop = trigger.clone();
+    signer_rt.spawn(async move {
+        if let Err(e) = serving.serve(incoming).await {
+            tracing::error!(error = %e, "signer service stopped");
+        }
+        stop.trigger();
+    });
+    let transport = Arc::new(GrpcTransport::new(
+        queue,
+        signer_rt.clone(),
+        shutdown.clone(),
+    ));
+    tracing::info!(%addr, "waiting for vlsd to connect");
+    let t = transport.clone();
+    let datadir = config.datadir.clone();
+    let defer = config.defer_restored_validation;
+    let vls = tokio::task::spawn_blocking(move || VlsKeys::connect(t, network, &datadir, defer))
+        .await??;
+    // A reconnecting vlsd must see the init handshake again before
+    // the requests that were waiting; the link sends this first.
+    let init = HsmdInit2 {
+        derivation_style: vls_proxy::lightning_signer::signer::derive::KeyDerivationStyle::Native
+            as u8,
+        network_name: WireString(network.to_string().into_bytes()),
+        dev_seed: None,
+        dev_allowlist: Array::new(),
+    };
+    link.set_init_message(init.as_vec());
+    tracing::info!("vlsd connected");
+    if let Some(addr) = config.control_listen {
+        lnnode::control::spawn(vls.transport.breakpoints.clone(), addr)
+            .with_context(|| format!("binding the control port {addr}"))?;
+    }
+    let (host, port, creds) = bitcoind.endpoint_parts();
+    frontend::start(
+        transport,
+        network,
+        &config.datadir,
+        &format!("http://{creds}@{host}:{port}"),
+        shutdown.clone(),
+    )?;
+    Ok(vls)
 }
 
 fn persist_manager(node: &node::Node) {

@@ -147,35 +147,29 @@ async fn faults_are_real_and_heal() -> anyhow::Result<()> {
     // Corruption: exactly the bits, bytes and length asked for.
     let c = cluster.container(alice)?;
     c.write_file(PROBE, vec![0u8; 4096]).await?;
-    let corrupt = |mode, count, offset, len| Fault::Corrupt {
+    let corrupt = |corruption| Fault::Corrupt {
         target: alice.into(),
         path: PROBE.into(),
-        mode,
-        count,
-        offset,
-        len,
+        corruption,
     };
-    inj.apply(
-        &cluster,
-        &corrupt(Corruption::FlipBits, Some(16), None, None),
-    )
-    .await?;
+    inj.apply(&cluster, &corrupt(Corruption::FlipBits { count: 16 }))
+        .await?;
     let data = c.read_file(PROBE).await?;
     assert_eq!(data.len(), 4096);
     assert_eq!(data.iter().map(|b| b.count_ones()).sum::<u32>(), 16);
     c.write_file(PROBE, vec![0xffu8; 4096]).await?;
     inj.apply(
         &cluster,
-        &corrupt(Corruption::Zero, None, Some(100), Some(50)),
+        &corrupt(Corruption::Zero {
+            offset: 100,
+            len: 50,
+        }),
     )
     .await?;
     let data = c.read_file(PROBE).await?;
     assert!(data[100..150].iter().all(|b| *b == 0) && data[99] == 0xff && data[150] == 0xff);
-    inj.apply(
-        &cluster,
-        &corrupt(Corruption::Truncate, None, None, Some(1000)),
-    )
-    .await?;
+    inj.apply(&cluster, &corrupt(Corruption::Truncate { len: 1000 }))
+        .await?;
     assert_eq!(c.read_file(PROBE).await?.len(), 1000);
     // Delete works on a stopped component too (through a helper container).
     inj.apply(
@@ -185,8 +179,7 @@ async fn faults_are_real_and_heal() -> anyhow::Result<()> {
         },
     )
     .await?;
-    inj.apply(&cluster, &corrupt(Corruption::Delete, None, None, None))
-        .await?;
+    inj.apply(&cluster, &corrupt(Corruption::Delete)).await?;
     assert!(
         !c.file_exists(PROBE).await?,
         "file still there after delete"

@@ -13,7 +13,7 @@ async fn gc_reaps_orphans_and_spares_live_runs() -> anyhow::Result<()> {
     let docker = harness::docker::connect().await?;
 
     // An orphan: labelled like a run whose process (an impossible PID) is gone.
-    let orphan_run = format!("orphan-{}", harness::cluster::new_run_id());
+    let orphan_run = format!("orphan-{}", harness::resources::new_run_id());
     let labels = HashMap::from([
         (LABEL_PROJECT.to_string(), "1".to_string()),
         (LABEL_RUN.to_string(), orphan_run.clone()),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use harness::cluster::{new_run_id, Resources};
+use harness::resources::{new_run_id, Resources};
 use harness::{HarnessError, ImageBuilder, Signer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,12 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::cluster::Resources;
-use crate::component::{still_running, with_log_tail};
+use super::ready::wait_ready;
+use crate::contained::DATADIR;
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
-use crate::wait;
-use crate::wait::NotYet;
+use crate::resources::Resources;
+use crate::sync::lock;
 
 pub const RPC_PORT: u16 = 18443;
 pub const P2P_PORT: u16 = 18444;
@@ -62,7 +62,7 @@ impl BitcoindBuilder {
             .with_cmd([
                 "bitcoind".to_string(),
                 "-regtest".to_string(),
-                "-datadir=/data".to_string(),
+                format!("-datadir={DATADIR}"),
                 "-server".to_string(),
                 "-printtoconsole".to_string(),
                 "-rpcbind=0.0.0.0".to_string(),
@@ -84,7 +84,7 @@ impl BitcoindBuilder {
                 "-natpmp=0".to_string(),
                 "-dnsseed=0".to_string(),
             ])
-            .with_volume(format!("{}-data", self.name), "/data")
+            .with_volume(format!("{}-data", self.name), DATADIR)
             .with_published_port(RPC_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(30));
@@ -145,11 +145,9 @@ impl Bitcoind {
 
     async fn client(&self) -> Result<std::sync::Arc<bitcoincore_rpc::Client>> {
         let generation = self.container.generation();
-        if let Ok(slot) = self.client.lock() {
-            if let Some((g, c)) = slot.as_ref() {
-                if *g == generation {
-                    return Ok(c.clone());
-                }
+        if let Some((g, c)) = lock(&self.client).as_ref() {
+            if *g == generation {
+                return Ok(c.clone());
             }
         }
         let port = self.container.host_port(RPC_PORT).await?;
@@ -163,9 +161,7 @@ impl Bitcoind {
         let client = std::sync::Arc::new(bitcoincore_rpc::Client::from_jsonrpc(
             jsonrpc::Client::with_transport(transport),
         ));
-        if let Ok(mut slot) = self.client.lock() {
-            *slot = Some((generation, client.clone()));
-        }
+        *lock(&self.client) = Some((generation, client.clone()));
         Ok(client)
     }
 
@@ -205,20 +201,13 @@ impl Bitcoind {
     /// Waits until RPC answers and the node is out of its warm-up.
     pub async fn wait_rpc(&self) -> Result<()> {
         let what = format!("{}: rpc ready", self.container.name());
-        let res = wait::until_or_never(&what, self.ready_timeout, || async {
-            match self.call::<Value>("getblockchaininfo", vec![]).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    still_running(&self.container).await?;
-                    Err(NotYet::Pending(e.to_string()))
-                }
-            }
+        wait_ready(&self.container, &what, self.ready_timeout, || async {
+            self.call::<Value>("getblockchaininfo", vec![])
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
-        .await;
-        match res {
-            Ok(()) => Ok(()),
-            Err(e) => Err(with_log_tail(e, &self.container).await),
-        }
+        .await
     }
 
     /// Creates the wallet, set to load on startup, or loads it after a restart.
@@ -262,13 +251,11 @@ impl Bitcoind {
     }
 
     async fn mining_address(&self) -> Result<String> {
-        if let Some(a) = self.mining_address.lock().ok().and_then(|a| a.clone()) {
+        if let Some(a) = lock(&self.mining_address).clone() {
             return Ok(a);
         }
         let a = self.new_address().await?;
-        if let Ok(mut slot) = self.mining_address.lock() {
-            *slot = Some(a.clone());
-        }
+        *lock(&self.mining_address) = Some(a.clone());
         Ok(a)
     }
 

@@ -9,15 +9,17 @@ use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::cluster::Resources;
-use crate::component::{still_running, with_log_tail, Bitcoind, NODE_SIGNER_PORT};
+use super::bitcoind::Bitcoind;
+use super::ready::wait_ready;
+use super::vlsd::NODE_SIGNER_PORT;
+use crate::contained::DATADIR;
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
 use crate::node::{
     Balance, ChannelSummary, Invoice, Node, NodeEvent, NodeInfo, Payment, SignerChoice,
 };
-use crate::wait;
-use crate::wait::NotYet;
+use crate::resources::Resources;
+use crate::sync::lock;
 
 pub const ADMIN_PORT: u16 = 8080;
 /// lnnode's control endpoint (signer breakpoints), vlsd nodes only.
@@ -55,7 +57,7 @@ impl LdkNodeBuilder {
         let (user, password) = bitcoind.rpc_credentials();
         let mut cmd = vec![
             "--datadir".to_string(),
-            "/data".to_string(),
+            DATADIR.to_string(),
             "--signer".to_string(),
             match self.signer {
                 SignerChoice::Vlsd => "vlsd",
@@ -94,7 +96,7 @@ impl LdkNodeBuilder {
             )
             .with_env("NO_COLOR", "1")
             .with_env("RUST_LOG", "info,ldk=debug,h2=warn,hyper=warn,tower=warn")
-            .with_volume(format!("{}-data", self.name), "/data")
+            .with_volume(format!("{}-data", self.name), DATADIR)
             .with_published_port(ADMIN_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(10));
@@ -266,25 +268,18 @@ impl LdkNode {
     /// Waits until the admin API answers (for a vlsd node: vlsd connected too).
     pub async fn wait_ready(&self) -> Result<NodeInfo> {
         let what = format!("{}: admin API ready", self.container.name());
-        let res = wait::until_or_never(&what, self.ready_timeout, || async {
-            still_running(&self.container).await?;
+        wait_ready(&self.container, &what, self.ready_timeout, || async {
             self.get::<NodeInfo>("/v1/info")
                 .await
-                .map_err(|e| NotYet::Pending(e.to_string()))
+                .map_err(|e| e.to_string())
         })
-        .await;
-        match res {
-            Ok(info) => Ok(info),
-            Err(e) => Err(with_log_tail(e, &self.container).await),
-        }
+        .await
     }
 
     async fn next_events(&self, timeout: Duration) -> Result<Vec<NodeEvent>> {
-        let mut cursor = self.cursor.lock().map(|c| *c).unwrap_or_default();
+        let mut cursor = *lock(&self.cursor);
         let events = self.poll_events(&mut cursor, timeout).await?;
-        if let Ok(mut c) = self.cursor.lock() {
-            *c = cursor;
-        }
+        *lock(&self.cursor) = cursor;
         Ok(events)
     }
 

@@ -5,19 +5,17 @@ use std::time::Duration;
 
 use vls_recovery::{Network, Seed, VlsdDatadir};
 
-use crate::cluster::Resources;
-use crate::component::{still_running, with_log_tail};
+use super::ready::wait_ready;
+use crate::contained::DATADIR;
 use crate::container::{Container, ContainerSpec};
 use crate::error::{HarnessError, Result};
-use crate::wait;
-use crate::wait::NotYet;
+use crate::resources::Resources;
 
 /// Port on which a node hosts the signer service that vlsd dials.
 pub const NODE_SIGNER_PORT: u16 = 7701;
 /// vlsd's admin JSON-RPC (allowlist, node state), published to the host.
 pub const VLSD_RPC_PORT: u16 = 8011;
 const RPC_USER: &str = "chaos";
-const DATADIR: &str = "/data";
 
 #[derive(Debug, Clone)]
 pub struct SignerBuilder {
@@ -176,19 +174,14 @@ impl Signer {
             self.container.name(),
             self.seed_path()
         );
-        let res = wait::until_or_never(&what, self.ready_timeout, || async {
-            still_running(&self.container).await?;
+        wait_ready(&self.container, &what, self.ready_timeout, || async {
             match self.container.file_exists(&self.seed_path()).await {
                 Ok(true) => Ok(()),
-                Ok(false) => Err(NotYet::Pending("seed file not written yet".to_string())),
-                Err(e) => Err(NotYet::Pending(e.to_string())),
+                Ok(false) => Err("seed file not written yet".to_string()),
+                Err(e) => Err(e.to_string()),
             }
         })
-        .await;
-        match res {
-            Ok(()) => Ok(()),
-            Err(e) => Err(with_log_tail(e, &self.container).await),
-        }
+        .await
     }
 
     /// Adds an allowlist entry (an address, `payee:<node id>`, ...) through

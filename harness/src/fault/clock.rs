@@ -3,35 +3,9 @@
 //! offset from a file; the fault rewrites that file. Monotonic clocks stay
 //! real so timers and timeouts inside the component keep working.
 
+use crate::contained::FAKETIME_FILE;
 use crate::container::Container;
 use crate::error::Result;
-
-/// The offset file, `+0` at start.
-pub const FAKETIME_FILE: &str = "/run/vls-chaos/faketime";
-
-/// Environment that makes a container's processes read their wall clock
-/// through libfaketime.
-pub fn faketime_env() -> Vec<(String, String)> {
-    let triplet = match std::env::consts::ARCH {
-        "aarch64" => "aarch64-linux-gnu",
-        _ => "x86_64-linux-gnu",
-    };
-    vec![
-        (
-            "LD_PRELOAD".to_string(),
-            format!("/usr/lib/{triplet}/faketime/libfaketimeMT.so.1"),
-        ),
-        (
-            "FAKETIME_TIMESTAMP_FILE".to_string(),
-            FAKETIME_FILE.to_string(),
-        ),
-        // Read the file at every wall-clock call, so a new offset is in
-        // force the moment the fault returns (the default caches it for
-        // 10 s; the components ask the time rarely enough not to notice).
-        ("FAKETIME_NO_CACHE".to_string(), "1".to_string()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
-    ]
-}
 
 /// libfaketime's relative form: `+N` / `-N` seconds.
 pub(crate) fn offset_spec(offset_secs: i64) -> String {

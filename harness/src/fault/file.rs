@@ -11,54 +11,65 @@ use crate::cluster::Cluster;
 use crate::container::Container;
 use crate::error::{HarnessError, Result};
 
-use super::Corruption;
+use super::corruption::Corruption;
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn corrupt(
     cluster: &Cluster,
     container: &Container,
     path: &str,
-    mode: Corruption,
-    count: Option<u32>,
-    offset: Option<u64>,
-    len: Option<u64>,
+    corruption: Corruption,
     rng: &mut ChaCha8Rng,
 ) -> Result<String> {
-    if mode == Corruption::Delete {
-        cluster.resources().remove_file(container, path).await?;
-        return Ok(format!("deleted {path}"));
+    match corruption {
+        Corruption::Delete => {
+            cluster.resources().remove_file(container, path).await?;
+            Ok(format!("deleted {path}"))
+        }
+        Corruption::FlipBits { count } => {
+            rewrite(container, path, |data| {
+                let size = data.len();
+                let offsets = flip_bits(data, count, rng)?;
+                Ok(format!(
+                    "flipped {} bits of {path} ({size} bytes) at bit offsets {offsets:?}",
+                    offsets.len()
+                ))
+            })
+            .await
+        }
+        Corruption::Zero { offset, len } => {
+            rewrite(container, path, |data| {
+                let size = data.len() as u64;
+                let end = offset.saturating_add(len).min(size);
+                if offset >= size {
+                    return Err(format!("offset {offset} is past the end ({size} bytes)"));
+                }
+                data[offset as usize..end as usize].fill(0);
+                Ok(format!("zeroed bytes {offset}..{end} of {path}"))
+            })
+            .await
+        }
+        Corruption::Truncate { len } => {
+            rewrite(container, path, |data| {
+                let size = data.len() as u64;
+                let keep = len.min(size);
+                data.truncate(keep as usize);
+                Ok(format!("truncated {path} from {size} to {keep} bytes"))
+            })
+            .await
+        }
     }
+}
+
+/// Reads `path`, changes it with `edit` (which returns what it did, or why
+/// it cannot) and writes it back.
+async fn rewrite(
+    container: &Container,
+    path: &str,
+    edit: impl FnOnce(&mut Vec<u8>) -> std::result::Result<String, String>,
+) -> Result<String> {
     let mut data = container.read_file(path).await?;
-    let size = data.len() as u64;
-    let detail = match mode {
-        Corruption::FlipBits => {
-            let offsets = flip_bits(&mut data, count.unwrap_or(1), rng).map_err(|e| {
-                HarnessError::component(container.name(), format!("corrupt {path}: {e}"))
-            })?;
-            format!(
-                "flipped {} bits of {path} ({size} bytes) at bit offsets {offsets:?}",
-                offsets.len()
-            )
-        }
-        Corruption::Zero => {
-            let (start, n) = (offset.unwrap_or(0), len.unwrap_or(0));
-            let end = start.saturating_add(n).min(size);
-            if start >= size {
-                return Err(HarnessError::component(
-                    container.name(),
-                    format!("corrupt {path}: offset {start} is past the end ({size} bytes)"),
-                ));
-            }
-            data[start as usize..end as usize].fill(0);
-            format!("zeroed bytes {start}..{end} of {path}")
-        }
-        Corruption::Truncate => {
-            let keep = len.unwrap_or(0).min(size);
-            data.truncate(keep as usize);
-            format!("truncated {path} from {size} to {keep} bytes")
-        }
-        Corruption::Delete => unreachable!("handled above"),
-    };
+    let detail = edit(&mut data)
+        .map_err(|e| HarnessError::component(container.name(), format!("corrupt {path}: {e}")))?;
     container.write_file(path, data).await?;
     Ok(detail)
 }

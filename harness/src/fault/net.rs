@@ -6,7 +6,7 @@ use crate::cluster::Cluster;
 use crate::container::Container;
 use crate::error::Result;
 
-use super::LinkDirection;
+use super::kinds::LinkDirection;
 
 const COMMENT: &str = "vls-chaos";
 
@@ -88,7 +88,7 @@ pub(super) async fn delay(
             container,
             "delay",
             &[
-                crate::cluster::AGENT_BIN,
+                crate::contained::AGENT_BIN,
                 "delay",
                 "--queue",
                 DELAY_QUEUE,

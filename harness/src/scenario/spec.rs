@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::fault::Fault;
+use crate::fault::FaultSpec;
 use crate::node::SignerChoice;
 
 /// A scenario file.
@@ -155,7 +155,7 @@ pub struct StepSpec {
     pub close: Option<CloseSpec>,
     pub force_close: Option<CloseSpec>,
     pub wait_for: Option<WaitSpec>,
-    pub fault: Option<Fault>,
+    pub fault: Option<FaultSpec>,
     /// Undo every fault in force on this component.
     pub heal: Option<String>,
     pub snapshot: Option<SnapshotSpec>,

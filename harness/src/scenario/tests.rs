@@ -1,4 +1,5 @@
 use super::*;
+use crate::fault::Fault;
 
 fn parse(text: &str) -> Result<Scenario> {
     Scenario::parse(Path::new("t.toml"), text)

@@ -11,7 +11,7 @@ use harness::{interrupt, Cluster, HarnessError};
 async fn main() -> std::process::ExitCode {
     scenarios::init();
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let run_id = harness::cluster::new_run_id();
+    let run_id = harness::resources::new_run_id();
     println!("RUN_ID={run_id}");
     let _ = std::io::stdout().flush();
     let work = async {

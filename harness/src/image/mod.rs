@@ -7,19 +7,22 @@
 //! Builds take a file lock in the cache directory so parallel tests and runs
 //! on one machine build each image once.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod build;
+mod host;
+
+use build::{build_from_context, dockerfile_context, run_with_progress, BuildLock};
+pub use host::host_debian_mirror;
+use host::require_tool;
 
 use crate::docker::{label_filter, LABEL_PROJECT};
 use crate::error::{HarnessError, Result};
@@ -31,9 +34,9 @@ pub const DEBIAN_SUITE: &str = "trixie";
 /// The vlsd release the signer image runs.
 pub const VLSD_VERSION: &str = "1.0.0-rc.1";
 
-const BASE_PACKAGES: &str = include_str!("../../docker/base/packages");
-const VLSD_DOCKERFILE: &str = include_str!("../../docker/vlsd/Dockerfile");
-const LNNODE_DOCKERFILE: &str = include_str!("../../docker/lnnode/Dockerfile");
+const BASE_PACKAGES: &str = include_str!("../../../docker/base/packages");
+const VLSD_DOCKERFILE: &str = include_str!("../../../docker/vlsd/Dockerfile");
+const LNNODE_DOCKERFILE: &str = include_str!("../../../docker/lnnode/Dockerfile");
 /// Bumped when the way the rootfs is made changes in a way the package list does not show.
 const BASE_RECIPE_VERSION: &str = "base-recipe-1";
 
@@ -481,287 +484,9 @@ async fn image_exists(docker: &Docker, tag: &str) -> Result<bool> {
     }
 }
 
-/// A tar build context: the Dockerfile plus host files under given names.
-fn dockerfile_context(dockerfile: &str, files: &[(&str, &Path)]) -> Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    // Docker 20.10 rejects GNU sparse entries (type S), which tar emits by default.
-    builder.sparse(false);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .map_err(HarnessError::io("Dockerfile"))?;
-    for (name, path) in files {
-        let mut f = std::fs::File::open(path).map_err(HarnessError::io(*path))?;
-        builder
-            .append_file(name, &mut f)
-            .map_err(HarnessError::io(*path))?;
-    }
-    builder
-        .into_inner()
-        .map_err(HarnessError::io("build context"))
-}
-
-async fn build_from_context(
-    docker: &Docker,
-    tag: &str,
-    base: &str,
-    context: Vec<u8>,
-    label: &str,
-) -> Result<()> {
-    let step = Step::begin(format!("{label} {tag}"));
-    let opts = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
-        .t(tag)
-        .rm(true)
-        .forcerm(true)
-        .pull("")
-        .buildargs(&HashMap::from([("BASE", base)]))
-        .labels(&HashMap::from([(LABEL_PROJECT, "1")]))
-        .build();
-    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
-    let mut tail: VecDeque<String> = VecDeque::new();
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(HarnessError::docker(format!("build {tag}")))?;
-        if let Some(line) = info
-            .stream
-            .as_deref()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
-            step.note(line);
-            push_tail(&mut tail, line);
-        }
-        if let Some(err) = info.error_detail.and_then(|d| d.message).or(info.error) {
-            push_tail(&mut tail, &err);
-            return Err(HarnessError::CommandFailed {
-                what: format!("docker build {tag}"),
-                status: "engine error".to_string(),
-                tail: Vec::from(tail).join("\n"),
-            });
-        }
-    }
-    step.finish("built");
-    Ok(())
-}
-
-fn push_tail(tail: &mut VecDeque<String>, line: &str) {
-    if tail.len() == 30 {
-        tail.pop_front();
-    }
-    tail.push_back(line.to_string());
-}
-
-/// Runs a long host command, streaming its output into the progress line and
-/// keeping the last lines for the error.
-async fn run_with_progress(mut cmd: tokio::process::Command, label: &str) -> Result<()> {
-    let step = Step::begin(label);
-    let program = format!("{:?}", cmd.as_std().get_program());
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(HarnessError::io(program.trim_matches('"')))?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    for reader in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(reader).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
-    let mut tail = VecDeque::new();
-    while let Some(line) = rx.recv().await {
-        step.note(&line);
-        push_tail(&mut tail, &line);
-    }
-    let status = child
-        .wait()
-        .await
-        .map_err(HarnessError::io(program.trim_matches('"')))?;
-    if !status.success() {
-        step.finish("FAILED");
-        return Err(HarnessError::CommandFailed {
-            what: label.to_string(),
-            status: status.to_string(),
-            tail: Vec::from(tail).join("\n"),
-        });
-    }
-    step.finish("done");
-    Ok(())
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
-/// Installs `package` with apt when `tool` is missing and we are root;
-/// otherwise says exactly which command to run.
-async fn require_tool(tool: &str, package: &str) -> Result<()> {
-    if on_path(tool) {
-        return Ok(());
-    }
-    if !is_root() || !on_path("apt-get") {
-        return Err(HarnessError::ToolMissing {
-            tool: tool.to_string(),
-            install: format!("sudo apt-get update && sudo apt-get install -y {package}"),
-        });
-    }
-    let mut update = tokio::process::Command::new("apt-get");
-    update.args(["update", "-q"]);
-    run_with_progress(update, "apt-get update").await?;
-    let mut install = tokio::process::Command::new("apt-get");
-    install
-        .args(["install", "-y", "-q", package])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run_with_progress(install, &format!("apt-get install {package}")).await
-}
-
-/// The Debian archive the host's apt uses, so the rootfs comes from the same
-/// place (and through the same proxies) as the host's own packages.
-pub fn host_debian_mirror() -> Result<String> {
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut extra: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
-        extra.sort();
-        files.extend(extra);
-    }
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        let name = f.to_string_lossy();
-        let found = if name.ends_with(".sources") {
-            mirror_from_deb822(&text)
-        } else if name.ends_with(".list") {
-            mirror_from_one_line(&text)
-        } else {
-            None
-        };
-        if let Some(m) = found {
-            return Ok(m);
-        }
-    }
-    Err(HarnessError::ToolMissing {
-        tool: "a Debian archive mirror".to_string(),
-        install:
-            "set VLS_CHAOS_DEBIAN_MIRROR to a Debian archive URL (the host's apt sources name none)"
-                .to_string(),
-    })
-}
-
-fn is_debian_archive(uri: &str) -> bool {
-    uri.trim_end_matches('/').ends_with("/debian")
-}
-
-fn mirror_from_deb822(text: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("URIs:"))
-        .flat_map(str::split_whitespace)
-        .find(|u| is_debian_archive(u))
-        .map(|u| u.trim_end_matches('/').to_string())
-}
-
-fn mirror_from_one_line(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let mut words = l.split_whitespace().peekable();
-        if words.next()? != "deb" {
-            return None;
-        }
-        if words.peek()?.starts_with('[') {
-            for w in words.by_ref() {
-                if w.ends_with(']') {
-                    break;
-                }
-            }
-        }
-        let uri = words.next()?;
-        is_debian_archive(uri).then(|| uri.trim_end_matches('/').to_string())
-    })
-}
-
-/// An exclusive `flock` on a file in the cache, held until dropped.
-struct BuildLock(std::fs::File);
-
-impl BuildLock {
-    async fn acquire(path: &Path) -> Result<BuildLock> {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(HarnessError::io(&path))?;
-            file.lock().map_err(HarnessError::io(&path))?;
-            Ok(BuildLock(file))
-        })
-        .await
-        .map_err(|e| HarnessError::component("image build lock", e.to_string()))?
-    }
-}
-
-impl Drop for BuildLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirror_from_deb822_skips_security_and_others() {
-        let text = "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: x\n\nTypes: deb\nURIs: http://mirror.example/debian/\nSuites: y\n";
-        assert_eq!(
-            mirror_from_deb822(text).as_deref(),
-            Some("http://mirror.example/debian")
-        );
-        assert_eq!(
-            mirror_from_deb822("URIs: https://other.example/apt\n"),
-            None
-        );
-    }
-
-    #[test]
-    fn mirror_from_one_line_handles_options() {
-        let text = "# comment\ndeb-src http://a.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://b.example/debian bookworm main\n";
-        assert_eq!(
-            mirror_from_one_line(text).as_deref(),
-            Some("http://b.example/debian")
-        );
-    }
 
     #[test]
     fn tags_depend_on_recipe_only() {

@@ -1,5 +1,11 @@
-//! What a run did and how long each part took: printed as a table and kept
-//! as `report.json` in the run directory.
+//! What a run did and how long each part took: a fold of the run's events
+//! ([`event::RunEvent`], see `record.rs`), printed as a table and kept as
+//! `report.json`, `timeline.md` and `replay.sh` in the run directory; JUnit
+//! for many runs in `junit.rs`.
+
+pub mod event;
+pub mod junit;
+mod record;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +62,8 @@ pub struct StepResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckpointResult {
+    /// Index of the scenario step that armed it.
+    pub step: usize,
     pub name: String,
     pub trigger: String,
     pub fault: String,
@@ -63,11 +71,59 @@ pub struct CheckpointResult {
     pub at_ms: Option<u64>,
 }
 
+/// A named check's result: passed, failed, or could not be made (the
+/// figures it needs could not be read), which is not the same as failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     pub name: String,
-    pub ok: bool,
+    pub verdict: CheckVerdict,
+    /// The figures behind the verdict, or why they could not be had.
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckVerdict {
+    Pass,
+    Fail,
+    CouldNotCheck,
+}
+
+impl CheckVerdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckVerdict::Pass => "pass",
+            CheckVerdict::Fail => "FAIL",
+            CheckVerdict::CouldNotCheck => "could not check",
+        }
+    }
+}
+
+impl CheckResult {
+    pub fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
+        CheckResult {
+            name: name.to_string(),
+            verdict: if passed {
+                CheckVerdict::Pass
+            } else {
+                CheckVerdict::Fail
+            },
+            detail: detail.into(),
+        }
+    }
+
+    /// The check could not be made: `why` names what could not be read.
+    pub fn could_not_check(name: &str, why: impl Into<String>) -> Self {
+        CheckResult {
+            name: name.to_string(),
+            verdict: CheckVerdict::CouldNotCheck,
+            detail: why.into(),
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.verdict == CheckVerdict::Pass
+    }
 }
 
 /// The parts of a report that must not change between runs with one seed:
@@ -149,7 +205,7 @@ impl RunReport {
             checks: self
                 .checks
                 .iter()
-                .map(|c| format!("{}: {}", c.name, if c.ok { "pass" } else { "FAIL" }))
+                .map(|c| format!("{}: {}", c.name, c.verdict.word()))
                 .collect(),
         }
     }
@@ -184,7 +240,7 @@ impl RunReport {
                 out.push_str(&format!(
                     "- {} **{}**: {}\n",
                     c.name,
-                    if c.ok { "pass" } else { "FAIL" },
+                    c.verdict.word(),
                     c.detail
                 ));
             }
@@ -310,52 +366,6 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// One JUnit XML document for a whole `harness run`: a test case per scenario.
-pub fn junit(reports: &[RunReport]) -> String {
-    let failures = reports
-        .iter()
-        .filter(|r| r.verdict == Verdict::Fail)
-        .count();
-    let total: f64 = reports.iter().map(|r| r.total_seconds).sum();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"vls-chaos\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
-        reports.len(),
-        reports.len()
-    );
-    for r in reports {
-        out.push_str(&format!(
-            "    <testcase classname=\"scenarios\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n",
-            xml_escape(&r.scenario),
-            xml_escape(&r.file.display().to_string()),
-            r.total_seconds
-        ));
-        if r.verdict == Verdict::Fail {
-            let msg = r.error.as_deref().unwrap_or("failed");
-            out.push_str(&format!(
-                "      <failure message=\"{}\">{}</failure>\n",
-                xml_escape(msg.lines().next().unwrap_or("failed")),
-                xml_escape(msg)
-            ));
-        }
-        out.push_str(&format!(
-            "      <system-out>run {} (seed {}); artifacts {}; replay: {}</system-out>\n    </testcase>\n",
-            xml_escape(&r.run_id),
-            r.seed,
-            xml_escape(&r.run_dir.display().to_string()),
-            xml_escape(&r.replay_command())
-        ));
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,22 +383,6 @@ mod tests {
         let t = r.table();
         assert!(t.contains("kill+restart      2.00s"), "{t}");
         assert!(t.starts_with("scenario s (seed 1), run r: PASS"), "{t}");
-    }
-
-    #[test]
-    fn junit_counts_failures_and_escapes() {
-        let mut a = RunReport::new("a<b", "r1", std::path::Path::new("/tmp/r1"));
-        a.total_seconds = 1.5;
-        let mut b = RunReport::new("b", "r2", std::path::Path::new("/tmp/r2"));
-        b.verdict = Verdict::Fail;
-        b.error = Some("step 3 \"pay\": timeout".into());
-        let x = junit(&[a, b]);
-        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
-        assert!(x.contains("name=\"a&lt;b\""), "{x}");
-        assert!(
-            x.contains("<failure message=\"step 3 &quot;pay&quot;: timeout\">"),
-            "{x}"
-        );
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! `assert` steps: read the figures (polling where a state settles within
+//! moments), then let the checker judge them. A step fails with the
+//! checker's detail.
+
+use std::time::Duration;
+
+use crate::checker;
+use crate::error::{HarnessError, Result};
+use crate::lightning;
+use crate::node::{ChannelState, Node};
+use crate::report::CheckResult;
+use crate::scenario::spec::{ChannelsAssert, ClockAssert, FileAssert, RunningAssert};
+use crate::scenario::Assertion;
+use crate::wait;
+
+use super::state::World;
+
+pub async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
+    let cluster = world.cluster;
+    let verdict = match a {
+        Assertion::Height(want) => checker::height(cluster.bitcoind()?.height().await?, *want),
+        Assertion::WalletSat(want) => {
+            checker::miner_wallet(cluster.bitcoind()?.balance_sat().await?, *want)
+        }
+        Assertion::Channels(c) => return channels(world, c).await,
+        Assertion::ChannelBalance(b) => {
+            let id = world.channel(&b.channel)?.id;
+            let n = cluster.node(&b.node)?;
+            lightning::wait_no_htlcs(n).await?;
+            let got = n
+                .channels()
+                .await?
+                .iter()
+                .find(|c| c.channel_id == id)
+                .map(|c| c.local_balance_msat);
+            checker::channel_balance(&b.node, &b.channel, got, b.local_msat)
+        }
+        Assertion::Htlcs(c) => {
+            let n = cluster.node(&c.node)?;
+            let what = format!("{}: {} HTLCs in flight", c.node, c.count);
+            return until_passes(&what, lightning::STEP, || async {
+                let chans = n.channels().await.map_err(|e| e.to_string())?;
+                let got = chans.iter().map(|c| c.pending_htlcs.len()).sum();
+                Ok(checker::htlcs(&c.node, got, c.count))
+            })
+            .await;
+        }
+        Assertion::Payments(p) => {
+            let payments = cluster.node(&p.node)?.payments().await?;
+            let got = payments.iter().filter(|x| x.status == p.status).count();
+            checker::payments(&p.node, p.status, got, p.count, p.at_least)
+        }
+        Assertion::Running(r) => return running(world, r).await,
+        Assertion::Log(l) => {
+            let text = cluster.container(&l.component)?.log_text().await;
+            let got = text.matches(&l.contains).count();
+            checker::log_lines(&l.component, &l.contains, got, l.count.unwrap_or(1))
+        }
+        Assertion::Clock(c) => return clock(world, c).await,
+        Assertion::File(f) => file(world, f).await?,
+    };
+    judged(verdict)
+}
+
+fn judged(c: CheckResult) -> Result<()> {
+    if c.passed() {
+        Ok(())
+    } else {
+        Err(HarnessError::Assertion(c.detail))
+    }
+}
+
+/// Polls a check until it passes; the timeout carries its last detail.
+async fn until_passes<F, Fut>(what: &str, limit: Duration, mut probe: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<CheckResult, String>>,
+{
+    wait::until(what, limit, || {
+        let check = probe();
+        async move {
+            let c = check.await?;
+            if c.passed() {
+                Ok(())
+            } else {
+                Err(c.detail)
+            }
+        }
+    })
+    .await
+}
+
+/// Channel state settles within moments of a reconnect: polled.
+async fn channels(world: &World<'_>, c: &ChannelsAssert) -> Result<()> {
+    let n = world.cluster.node(&c.node)?;
+    let what = format!(
+        "{}: {} channels{}",
+        c.node,
+        c.count,
+        c.state.map(|s| format!(" {s:?}")).unwrap_or_default()
+    );
+    wait::until(&what, lightning::STEP, || async {
+        let chans = n.channels().await.map_err(|e| e.to_string())?;
+        let states: Vec<ChannelState> = chans.iter().map(|c| c.state).collect();
+        judged(checker::channels(&c.node, c.count, c.state, &states)).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Polled: a process that was told to stop takes a moment to exit.
+async fn running(world: &World<'_>, r: &RunningAssert) -> Result<()> {
+    let c = world.cluster.container(&r.component)?;
+    let want = if r.running { "running" } else { "down" };
+    wait::until(
+        &format!("{} {want}", r.component),
+        Duration::from_secs(30),
+        || async {
+            let s = c.status().await.map_err(|e| e.to_string())?;
+            let up = s.running && !s.paused;
+            judged(checker::running(&r.component, r.running, up, &s.status))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await
+    .map_err(|e| HarnessError::Assertion(format!("expected {want}: {e}")))
+}
+
+/// A skewed clock is read until it shows the offset (a fault may still be
+/// writing the offset file).
+async fn clock(world: &World<'_>, c: &ClockAssert) -> Result<()> {
+    let container = world.cluster.container(&c.component)?;
+    wait::until(
+        &format!("{}: clock {:+}s", c.component, c.offset_secs),
+        Duration::from_secs(10),
+        || async {
+            let out = container
+                .exec(&["date", "+%s"])
+                .await
+                .map_err(|e| e.to_string())?;
+            let theirs: i64 = out
+                .stdout
+                .trim()
+                .parse()
+                .map_err(|_| format!("date said {:?}", out.stdout))?;
+            let ours = vls_recovery::backup::now_ms() as i64 / 1000;
+            let skew = theirs - ours;
+            judged(checker::clock(&c.component, skew, c.offset_secs)).map_err(|e| e.to_string())
+        },
+    )
+    .await?;
+    tracing::info!(component = %c.component, "clock offset checked");
+    Ok(())
+}
+
+async fn file(world: &World<'_>, f: &FileAssert) -> Result<CheckResult> {
+    let c = world.cluster.container(&f.component)?;
+    let exists = c.file_exists(&f.path).await?;
+    let size = match (exists, f.size) {
+        (true, Some(_)) => Some(c.read_file(&f.path).await?.len() as u64),
+        _ => None,
+    };
+    let at = format!("{}:{}", f.component, f.path);
+    Ok(checker::file(&at, exists, f.exists, size, f.size))
+}

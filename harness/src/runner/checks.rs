@@ -1,0 +1,154 @@
+//! The checks at the end of a run, on a settled chain: the figures are read
+//! here (balances, the blocks since setup) and judged by the checker. A
+//! figure that cannot be read makes its check "could not check", never a
+//! failure of the thing it checks.
+
+use serde_json::{json, Value};
+
+use crate::checker::{self, revocation_spend, Ledger, Penalty};
+use crate::cluster::Cluster;
+use crate::component::regtest_subsidy_sat;
+use crate::error::{HarnessError, Result};
+use crate::lightning;
+use crate::node::Node;
+use crate::report::CheckResult;
+use crate::scenario::Scenario;
+
+use super::state::World;
+
+/// Conservation (when the scenario asks for it) and penalties.
+pub async fn final_checks(
+    scenario: &Scenario,
+    world: &World<'_>,
+    chain_start: u64,
+) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let cluster = world.cluster;
+    if cluster.bitcoind().is_err() || scenario.topology.nodes.is_empty() {
+        return out;
+    }
+    if scenario.expect.conservation {
+        out.push(match conservation_figures(world).await {
+            Ok((ledger, closed)) => checker::conservation(&ledger, closed),
+            Err(e) => CheckResult::could_not_check("conservation", e.to_string()),
+        });
+    }
+    out.push(match penalties(cluster, chain_start).await {
+        Ok(found) => checker::penalty(&found, scenario.expect.penalty),
+        Err(e) => CheckResult::could_not_check("penalty", e.to_string()),
+    });
+    out
+}
+
+/// Settles the chain, then reads every balance and counts the channels the
+/// run opened that are closed now.
+async fn conservation_figures(world: &World<'_>) -> Result<(Ledger, u64)> {
+    let cluster = world.cluster;
+    let nodes: Vec<_> = cluster.nodes().collect();
+    lightning::mine_until_settled(cluster, &nodes, 400).await?;
+    let ledger = ledger(cluster).await?;
+    let opened = world.state().channels.len() as u64;
+    let mut open = std::collections::BTreeSet::new();
+    for n in &nodes {
+        for c in n.channels().await? {
+            open.insert(c.channel_id);
+        }
+    }
+    Ok((ledger, opened.saturating_sub(open.len() as u64)))
+}
+
+fn btc_to_sat(v: Option<&Value>) -> u64 {
+    v.and_then(Value::as_f64)
+        .map(|b| (b * 1e8).round() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads every balance. Nodes must be up (the scenario ends healed).
+pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
+    let b = cluster.bitcoind()?;
+    let tip = b.height().await?;
+    let minted = (1..=tip).map(regtest_subsidy_sat).sum();
+    let bal: Value = b.call("getbalances", vec![]).await?;
+    let miner_wallet = btc_to_sat(bal.pointer("/mine/trusted"))
+        + btc_to_sat(bal.pointer("/mine/untrusted_pending"))
+        + btc_to_sat(bal.pointer("/mine/immature"));
+    let mut nodes = Vec::new();
+    let mut capacity: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for n in cluster.nodes() {
+        let bal = n.balance().await.map_err(|e| {
+            HarnessError::component(
+                n.name(),
+                format!("conservation check needs every node up and answering: {e}"),
+            )
+        })?;
+        nodes.push((
+            n.name().to_string(),
+            bal.wallet_trusted_sat
+                + bal.wallet_pending_sat
+                + bal.claimable_onchain_sat
+                + bal.sweeping_sat
+                + bal.channels_local_msat / 1000,
+        ));
+        for c in n.channels().await? {
+            let e = capacity
+                .entry(c.channel_id.clone())
+                .or_insert((c.capacity_sat, 0));
+            e.1 += c.local_balance_msat / 1000;
+        }
+    }
+    let in_channel_fees = capacity
+        .values()
+        .map(|(cap, held)| cap.saturating_sub(*held))
+        .sum();
+    Ok(Ledger {
+        minted,
+        miner_wallet,
+        nodes,
+        in_channel_fees,
+    })
+}
+
+/// Every revocation spend in blocks `from..=tip`.
+pub async fn penalties(cluster: &Cluster, from: u64) -> Result<Vec<Penalty>> {
+    let b = cluster.bitcoind()?;
+    let tip = b.height().await?;
+    let mut found = Vec::new();
+    for h in from.max(1)..=tip {
+        let hash: String = b.call("getblockhash", vec![json!(h)]).await?;
+        let block: Value = b.call("getblock", vec![json!(hash), json!(2)]).await?;
+        for tx in block
+            .get("tx")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let txid = tx.get("txid").and_then(Value::as_str).unwrap_or_default();
+            for (i, vin) in tx
+                .get("vin")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let witness: Vec<String> = vin
+                    .get("txinwitness")
+                    .and_then(Value::as_array)
+                    .map(|w| {
+                        w.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(output) = revocation_spend(&witness) {
+                    found.push(Penalty {
+                        txid: txid.to_string(),
+                        height: h,
+                        input: i,
+                        output,
+                    });
+                }
+            }
+        }
+    }
+    Ok(found)
+}

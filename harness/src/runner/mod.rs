@@ -1,0 +1,222 @@
+//! Runs one scenario against a fresh cluster: setup (chain, funding,
+//! channels), the steps in order with armed checkpoints firing alongside,
+//! then the final checks. Everything it does is an event ([`RunEvent`]);
+//! the report and the progress display are built from those. Every wait has
+//! a timeout that names what it waited for; all randomness comes from the
+//! seed. On failure the run directory keeps an artifact bundle; resources
+//! are removed either way.
+//!
+//! Parts: `setup` (cluster and chain), `steps` and `pay` (one function per
+//! step kind), `assert` (assert steps), `armed` (checkpoints), `checks`
+//! (final checks), `state` (what steps share), `events` (the event stream).
+
+mod armed;
+mod assert;
+mod checks;
+mod events;
+mod pay;
+mod setup;
+mod state;
+mod steps;
+
+use std::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::error::{HarnessError, Result};
+use crate::report::event::{RunEvent, StepOutcome};
+use crate::report::RunReport;
+use crate::scenario::{Action, Scenario, Step};
+
+use armed::Armed;
+use events::Events;
+use state::World;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Keep containers, network and volumes after the run.
+    pub keep: bool,
+}
+
+/// Runs `scenario`. `Err` only when no cluster could be started at all
+/// (Docker unreachable, image build failed); step failures are a FAIL report.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    tracing::info!(scenario = %scenario.name, seed, "run starting");
+    let mut report = RunReport::new(&scenario.name, "", std::path::Path::new(""));
+    report.file = scenario.path.clone();
+    report.case = scenario.case.clone();
+    report.seed = seed;
+    let events = Events::new(started, report);
+    events.emit(RunEvent::ClusterStarting {
+        scenario: scenario.name.clone(),
+    });
+    let mut cluster = setup::cluster_builder(scenario).start().await?;
+    cluster.resources_mut().set_keep(opts.keep);
+    events.emit(RunEvent::ClusterUp {
+        run_id: cluster.run_id().to_string(),
+        run_dir: cluster.run_dir().to_path_buf(),
+        components: cluster.components(),
+        phases: cluster.startup().to_vec(),
+    });
+
+    let failed = {
+        let world = World::new(&cluster, &events, seed);
+        let outcome = drive(scenario, &world).await;
+        if let Err(e) = &outcome {
+            events.emit(RunEvent::RunFailed {
+                error: e.to_string(),
+            });
+        }
+        note_supervisor_restarts(&world, &scenario.topology.supervised).await;
+        outcome.is_err()
+    };
+    finish(cluster, events, failed).await
+}
+
+/// Artifacts on failure, teardown, and the report written out.
+async fn finish(cluster: Cluster, events: Events, failed: bool) -> Result<RunReport> {
+    if failed {
+        let t = Instant::now();
+        crate::artifacts::collect(&cluster).await;
+        events.emit(RunEvent::Phase {
+            label: "artifacts".to_string(),
+            took: t.elapsed(),
+        });
+    }
+    let t = Instant::now();
+    let teardown = cluster.shutdown().await;
+    events.emit(RunEvent::Phase {
+        label: "teardown".to_string(),
+        took: t.elapsed(),
+    });
+    if let Err(e) = teardown {
+        events.emit(RunEvent::RunFailed {
+            error: format!("teardown: {e}"),
+        });
+    }
+    let report = events.into_report();
+    if let Err(e) = report.write_all() {
+        tracing::warn!(error = %e, "could not write the run report");
+    }
+    Ok(report)
+}
+
+/// A supervised component that Docker started again crashed by itself: the
+/// run goes on, as the operator's would, and the timeline says so.
+async fn note_supervisor_restarts(world: &World<'_>, supervised: &[String]) {
+    for name in supervised {
+        let Ok(c) = world.cluster.container(name) else {
+            continue;
+        };
+        match c.status().await {
+            Ok(s) if s.restarts > 0 => world.events.emit(RunEvent::ComponentRestarted {
+                text: format!("{name} exited with an error and its supervisor started it again"),
+                detail: format!(
+                    "{} restart(s); last exit code {}; see logs/{name}.log",
+                    s.restarts,
+                    s.exit_code.map_or("?".to_string(), |c| c.to_string())
+                ),
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Setup, the steps (arming checkpoints as they come), the checkpoints'
+/// end, then the final checks. The first failure ends the run.
+async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
+    let t = Instant::now();
+    let chain_start = setup::setup(scenario, world).await?;
+    world.events.emit(RunEvent::Phase {
+        label: "setup (chain, funds, channels)".to_string(),
+        took: t.elapsed(),
+    });
+    world.events.emit(RunEvent::Setup {
+        text: "setup done".to_string(),
+        detail: None,
+    });
+    let mut armed = Armed::default();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if let (Some(trigger), Action::Fault(fault)) = (&step.when, &step.action) {
+            armed.arm(world, i, step, trigger, fault).await?;
+            continue;
+        }
+        run_step(scenario, world, &mut armed, i, step).await?;
+    }
+    armed.finish(world, scenario).await?;
+
+    let t = Instant::now();
+    let checks = checks::final_checks(scenario, world, chain_start).await;
+    world.events.emit(RunEvent::Phase {
+        label: "checks".to_string(),
+        took: t.elapsed(),
+    });
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| format!("{} ({}): {}", c.name, c.verdict.word(), c.detail))
+        .collect();
+    for c in checks {
+        world.events.emit(RunEvent::CheckDone(c));
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(HarnessError::Assertion(failed.join("; ")))
+    }
+}
+
+/// Runs one step while armed checkpoints fire alongside it.
+async fn run_step<'a>(
+    scenario: &Scenario,
+    world: &'a World<'a>,
+    armed: &mut Armed<'a>,
+    i: usize,
+    step: &Step,
+) -> Result<()> {
+    world.events.emit(RunEvent::StepStarted {
+        step: i,
+        of: scenario.steps.len(),
+        label: step.label.clone(),
+    });
+    let t = Instant::now();
+    let exec = steps::execute(world, step);
+    tokio::pin!(exec);
+    let result = loop {
+        tokio::select! {
+            r = &mut exec => break r,
+            (idx, fired) = armed.next(), if !armed.is_empty() => {
+                if let Err(e) = armed.on_fired(world, scenario, idx, fired) {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    let outcome = match &result {
+        Ok(detail) => StepOutcome::Done {
+            detail: detail.clone(),
+        },
+        Err(e) => StepOutcome::Failed {
+            error: e.to_string(),
+        },
+    };
+    world.events.emit(RunEvent::StepEnded {
+        step: i,
+        line: step.line,
+        label: step.label.clone(),
+        took: t.elapsed(),
+        outcome,
+    });
+    result.map(|_| ()).map_err(|e| {
+        HarnessError::Assertion(format!(
+            "{}:{}: step {} ({}): {e}",
+            scenario.path.display(),
+            step.line,
+            i,
+            step.label
+        ))
+    })
+}

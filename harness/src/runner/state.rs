@@ -1,0 +1,102 @@
+//! What steps share during one run: the cluster, the fault injector, the
+//! event stream, and the run's own state (holds, channels, snapshots,
+//! payments sent without waiting, checkpoints fired, the seeded RNG)
+//! behind one lock.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::events::Events;
+use crate::cluster::Cluster;
+use crate::error::{HarnessError, Result};
+use crate::fault::{Fault, Injector};
+use crate::sync::lock;
+
+/// A hold payment in flight.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub payer: String,
+    pub payee: String,
+    pub preimage: String,
+    pub hash: String,
+}
+
+/// A channel the run opened: its id and the node that opened it.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub id: String,
+    pub opener: String,
+}
+
+pub struct RunState {
+    pub rng: ChaCha8Rng,
+    pub holds: HashMap<String, Hold>,
+    pub channels: HashMap<String, Opened>,
+    /// Payments sent without waiting: (payer, payment hash).
+    pub unwaited: Vec<(String, String)>,
+    pub snapshots: HashMap<String, vls_recovery::Snapshot>,
+    /// Names of the checkpoints that fired, in order.
+    pub fired: Vec<String>,
+}
+
+pub struct World<'a> {
+    pub cluster: &'a Cluster,
+    pub events: &'a Events,
+    /// Faults are applied across awaits, so the injector has an async lock
+    /// of its own; the run state's lock is never held across one.
+    pub injector: tokio::sync::Mutex<Injector>,
+    state: Mutex<RunState>,
+}
+
+impl<'a> World<'a> {
+    pub fn new(cluster: &'a Cluster, events: &'a Events, seed: u64) -> Self {
+        World {
+            cluster,
+            events,
+            injector: tokio::sync::Mutex::new(Injector::new(seed)),
+            state: Mutex::new(RunState {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                holds: HashMap::new(),
+                channels: HashMap::new(),
+                unwaited: Vec::new(),
+                snapshots: HashMap::new(),
+                fired: Vec::new(),
+            }),
+        }
+    }
+
+    /// The run state (never held across an await).
+    pub fn state(&self) -> MutexGuard<'_, RunState> {
+        lock(&self.state)
+    }
+
+    pub fn channel(&self, name: &str) -> Result<Opened> {
+        self.state().channels.get(name).cloned().ok_or_else(|| {
+            HarnessError::component("runner", format!("channel `{name}` is not open"))
+        })
+    }
+
+    pub fn hold(&self, name: &str) -> Result<Hold> {
+        self.state()
+            .holds
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HarnessError::component("runner", format!("no hold payment `{name}`")))
+    }
+
+    pub fn snapshot(&self, name: &str) -> Result<vls_recovery::Snapshot> {
+        self.state()
+            .snapshots
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HarnessError::component("runner", format!("no snapshot `{name}`")))
+    }
+
+    pub async fn apply_fault(&self, fault: &Fault) -> Result<String> {
+        let mut inj = self.injector.lock().await;
+        inj.apply(self.cluster, fault).await
+    }
+}
