@@ -3,6 +3,8 @@
 //! This crate never depends on Docker or on the harness: operators run it on
 //! their own machines. Modules are nouns, one concern each.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod archive;
 pub mod backup;
 pub mod chain;

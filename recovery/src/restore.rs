@@ -20,7 +20,7 @@ use crate::error::RecoveryError;
 use crate::seed::Seed;
 use crate::snapshot::Snapshot;
 use crate::store;
-use crate::VlsdDatadir;
+use crate::{Network, VlsdDatadir};
 
 /// Left in `<datadir>/<network>/` by every restore.
 pub const MARKER_FILE: &str = "vls-recover-restored.json";
@@ -228,7 +228,28 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
     snap.check_seed(plan.seed)?;
     let layout = VlsdDatadir::new(&plan.datadir, network);
     let target = layout.network_dir();
+    check_replaced(&mut plan, &layout)?;
+    for (name, mark) in &plan.against {
+        check_rollback(snap, mark, name)?;
+    }
+    let tmp = stage(&plan, network)?;
+    let moved_aside = put_in_place(&plan.datadir, &tmp, &target, network)?;
+    Ok(Restored {
+        network_dir: target,
+        node_id: snap.node_id.clone(),
+        channels: snap.channels.len(),
+        entries: snap.store.len(),
+        moved_aside,
+        checked_against: plan.against.into_iter().map(|(n, _)| n).collect(),
+    })
+}
 
+/// A non-empty network directory is refused unless `plan.force`; then
+/// the state being replaced may be newer than the backup, so it joins
+/// what the backup is checked against, with the marker of the restore
+/// that produced it.
+fn check_replaced(plan: &mut Plan<'_>, layout: &VlsdDatadir) -> Result<(), RecoveryError> {
+    let target = layout.network_dir();
     let existing: Vec<String> = match fs::read_dir(&target) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
@@ -242,37 +263,38 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
             })
         }
     };
-    if !existing.is_empty() {
-        if !plan.force {
-            let mut found = existing.clone();
-            found.sort();
-            return Err(RecoveryError::DatadirNotEmpty {
-                path: target,
-                found: found.join(", "),
-            });
-        }
-        // The state being replaced may be newer than the backup: check it,
-        // and the marker of the restore that produced it.
-        if let Some(m) = Marker::read(&target.join(MARKER_FILE))? {
-            plan.against.push((
-                format!("the last restore's marker ({})", m.from),
-                m.watermark,
-            ));
-        }
-        match Snapshot::load(&layout) {
-            Ok(current) => plan.against.push((
-                format!("the state being replaced ({})", target.display()),
-                Watermark::from(&current),
-            )),
-            Err(e @ RecoveryError::DatadirLocked { .. }) => return Err(e),
-            // Damaged or absent: nothing newer to compare with; that is what --force is for.
-            Err(_) => {}
-        }
+    if existing.is_empty() {
+        return Ok(());
     }
-    for (name, mark) in &plan.against {
-        check_rollback(snap, mark, name)?;
+    if !plan.force {
+        let mut found = existing.clone();
+        found.sort();
+        return Err(RecoveryError::DatadirNotEmpty {
+            path: target,
+            found: found.join(", "),
+        });
     }
+    if let Some(m) = Marker::read(&target.join(MARKER_FILE))? {
+        plan.against.push((
+            format!("the last restore's marker ({})", m.from),
+            m.watermark,
+        ));
+    }
+    match Snapshot::load(layout) {
+        Ok(current) => plan.against.push((
+            format!("the state being replaced ({})", target.display()),
+            Watermark::from(&current),
+        )),
+        Err(e @ RecoveryError::DatadirLocked { .. }) => return Err(e),
+        // Damaged or absent: nothing newer to compare with; that is what --force is for.
+        Err(_) => {}
+    }
+    Ok(())
+}
 
+/// The new state in a fresh sibling directory of the target, complete and
+/// synced; on failure nothing of it is left.
+fn stage(plan: &Plan<'_>, network: Network) -> Result<PathBuf, RecoveryError> {
     fs::create_dir_all(&plan.datadir).map_err(RecoveryError::io(&plan.datadir))?;
     let tmp = plan.datadir.join(format!(
         ".{}.restore-{}-{}",
@@ -284,55 +306,60 @@ pub fn restore(mut plan: Plan<'_>) -> Result<Restored, RecoveryError> {
         .mode(0o700)
         .create(&tmp)
         .map_err(RecoveryError::io(&tmp))?;
-    let result = (|| {
-        let seed_hex = zeroize::Zeroizing::new(hex::encode(plan.seed.as_bytes()));
-        write_file(&tmp.join("node.seed"), seed_hex.as_bytes(), 0o400)?;
-        let raw = snap.raw_store()?;
-        store::write_new(&tmp, &raw)?;
-        // Read back what vls-persist wrote before anything is put in place.
-        let back = Snapshot::from_store(
-            &store::read(&tmp.join(store::DB_FILE))?,
-            network,
-            &tmp.display().to_string(),
-        )?;
-        if &back != snap {
-            return Err(RecoveryError::Internal {
-                reason: "the restored store reads back different from the backup".into(),
-            });
-        }
-        let marker = Marker {
-            format: MARKER_FORMAT.into(),
-            restored_at_ms: crate::backup::now_ms(),
-            from: plan.from.clone(),
-            watermark: Watermark::from(snap),
-        };
-        let text = serde_json::to_vec_pretty(&marker).map_err(|e| RecoveryError::Internal {
-            reason: e.to_string(),
-        })?;
-        write_file(&tmp.join(MARKER_FILE), &text, 0o600)?;
-        fsync_dir(&tmp)
-    })();
-    if let Err(e) = result {
+    if let Err(e) = write_staged(plan, &tmp, network) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    Ok(tmp)
+}
 
+/// Writes the seed, the store and the marker into `tmp`, reading the store
+/// back before anything is put in place.
+fn write_staged(plan: &Plan<'_>, tmp: &Path, network: Network) -> Result<(), RecoveryError> {
+    let snap = plan.snapshot;
+    let seed_hex = zeroize::Zeroizing::new(hex::encode(plan.seed.as_bytes()));
+    write_file(&tmp.join("node.seed"), seed_hex.as_bytes(), 0o400)?;
+    let raw = snap.raw_store()?;
+    store::write_new(tmp, &raw)?;
+    // Read back what vls-persist wrote before anything is put in place.
+    let back = Snapshot::from_store(
+        &store::read(&tmp.join(store::DB_FILE))?,
+        network,
+        &tmp.display().to_string(),
+    )?;
+    if &back != snap {
+        return Err(RecoveryError::Internal {
+            reason: "the restored store reads back different from the backup".into(),
+        });
+    }
+    let marker = Marker {
+        format: MARKER_FORMAT.into(),
+        restored_at_ms: crate::backup::now_ms(),
+        from: plan.from.clone(),
+        watermark: Watermark::from(snap),
+    };
+    let text = serde_json::to_vec_pretty(&marker).map_err(|e| RecoveryError::Internal {
+        reason: e.to_string(),
+    })?;
+    write_file(&tmp.join(MARKER_FILE), &text, 0o600)?;
+    fsync_dir(tmp)
+}
+
+/// Moves the state being replaced aside (never deleted) and the staged one
+/// into `target`; says where the old one went.
+fn put_in_place(
+    datadir: &Path,
+    tmp: &Path,
+    target: &Path,
+    network: Network,
+) -> Result<Option<PathBuf>, RecoveryError> {
     let mut moved_aside = None;
     if target.exists() {
-        let aside = plan
-            .datadir
-            .join(format!("{}.replaced-{}", network, crate::backup::now_ms()));
-        fs::rename(&target, &aside).map_err(RecoveryError::io(&target))?;
+        let aside = datadir.join(format!("{}.replaced-{}", network, crate::backup::now_ms()));
+        fs::rename(target, &aside).map_err(RecoveryError::io(target))?;
         moved_aside = Some(aside);
     }
-    fs::rename(&tmp, &target).map_err(RecoveryError::io(&tmp))?;
-    fsync_dir(&plan.datadir)?;
-    Ok(Restored {
-        network_dir: target,
-        node_id: snap.node_id.clone(),
-        channels: snap.channels.len(),
-        entries: snap.store.len(),
-        moved_aside,
-        checked_against: plan.against.into_iter().map(|(n, _)| n).collect(),
-    })
+    fs::rename(tmp, target).map_err(RecoveryError::io(tmp))?;
+    fsync_dir(datadir)?;
+    Ok(moved_aside)
 }
