@@ -2,6 +2,8 @@
 //! container (or in its network namespace) to make faults the kernel here
 //! cannot make by itself.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod delay;
 mod fs;
 mod pages;

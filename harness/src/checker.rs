@@ -6,7 +6,8 @@
 //! balances, channels, HTLCs, payments, processes, logs, clocks, files.
 
 use crate::node::{ChannelState, PaymentStatus};
-use crate::report::CheckResult;
+use crate::report::{CheckResult, Verdict};
+use crate::scenario::spec::Signature;
 
 /// Slack for msat rounding and dust, in sat.
 pub const ROUNDING_SAT: u64 = 2_000;
@@ -90,6 +91,72 @@ pub fn penalty(found: &[Penalty], expected: bool) -> CheckResult {
         )
     };
     CheckResult::new("penalty", ok, detail)
+}
+
+/// What a finished run shows, held against a finding's signature.
+pub struct Observed<'a> {
+    /// The run's first error; `None` when it passed.
+    pub error: Option<&'a str>,
+    /// Names of the final checks that did not pass.
+    pub failed_checks: &'a [String],
+    /// The log of the component the signature names, when it names one.
+    pub log: Option<&'a str>,
+}
+
+/// How much of a log line a verdict quotes.
+const QUOTED_CHARS: usize = 300;
+
+/// A run that reproduces finding `id` must fail, and with its signature:
+/// then it is an expected failure (XFAIL). A pass is XPASS (the finding
+/// may be fixed upstream); a failure without the signature is a failure.
+pub fn finding(id: &str, sig: &Signature, seen: &Observed) -> (Verdict, CheckResult) {
+    let name = format!("finding {id}");
+    let Some(error) = seen.error else {
+        let detail = format!(
+            "the run passed, so finding `{id}` no longer reproduces (XPASS): if it is fixed upstream, update docs/findings.md and this scenario"
+        );
+        return (Verdict::Xpass, CheckResult::new(&name, false, detail));
+    };
+    match signature_seen(sig, error, seen) {
+        Some(what) => (
+            Verdict::Xfail,
+            CheckResult::new(&name, true, format!("failed as the finding says: {what}")),
+        ),
+        None => {
+            let detail = format!(
+                "the run failed, but not with the signature of finding `{id}` ({}): {error}",
+                describe_signature(sig)
+            );
+            (Verdict::Fail, CheckResult::new(&name, false, detail))
+        }
+    }
+}
+
+fn signature_seen(sig: &Signature, error: &str, seen: &Observed) -> Option<String> {
+    if let Some(e) = &sig.error {
+        return error
+            .contains(e.as_str())
+            .then(|| format!("the run's error contains {e:?}"));
+    }
+    if let Some(l) = &sig.log {
+        let line = seen.log?.lines().find(|x| x.contains(&l.contains))?;
+        let quoted: String = line.trim().chars().take(QUOTED_CHARS).collect();
+        return Some(format!("{} logged: {quoted}", l.component));
+    }
+    let c = sig.check.as_ref()?;
+    seen.failed_checks
+        .iter()
+        .any(|x| x == c)
+        .then(|| format!("check {c} did not pass"))
+}
+
+fn describe_signature(sig: &Signature) -> String {
+    match (&sig.error, &sig.log, &sig.check) {
+        (Some(e), _, _) => format!("an error containing {e:?}"),
+        (_, Some(l), _) => format!("{} logging {:?}", l.component, l.contains),
+        (_, _, Some(c)) => format!("check {c} not passing"),
+        _ => "no signature".to_string(),
+    }
 }
 
 /// How far a skewed clock may read from the asked offset: the probe reads
@@ -332,5 +399,53 @@ mod tests {
         assert!(penalty(std::slice::from_ref(&p), true).passed());
         assert!(!penalty(&[p], false).passed());
         assert!(!penalty(&[], true).passed());
+    }
+
+    #[test]
+    fn a_finding_is_xfail_only_with_its_signature() {
+        use crate::scenario::spec::LogSignature;
+        let sig = Signature {
+            error: None,
+            log: Some(LogSignature {
+                component: "vlsd-alice".into(),
+                contains: "seed length".into(),
+            }),
+            check: None,
+        };
+        let log = "start\npanicked at 'seed length in storage'\n";
+        let seen = |error, log| Observed {
+            error,
+            failed_checks: &[],
+            log,
+        };
+        let (v, c) = finding("f", &sig, &seen(Some("step 3 failed"), Some(log)));
+        assert_eq!(v, Verdict::Xfail);
+        assert!(
+            c.passed() && c.detail.contains("seed length in storage"),
+            "{}",
+            c.detail
+        );
+        let (v, c) = finding("f", &sig, &seen(Some("step 3 failed"), Some("start\n")));
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            !c.passed() && c.detail.contains("not with the signature"),
+            "{}",
+            c.detail
+        );
+        let (v, c) = finding("f", &sig, &seen(None, Some(log)));
+        assert_eq!(v, Verdict::Xpass);
+        assert!(!c.passed());
+        let by_check = Signature {
+            error: None,
+            log: None,
+            check: Some("conservation".into()),
+        };
+        let failed = ["conservation".to_string()];
+        let seen = Observed {
+            error: Some("conservation (FAIL): missing 70000 sat"),
+            failed_checks: &failed,
+            log: None,
+        };
+        assert_eq!(finding("f", &by_check, &seen).0, Verdict::Xfail);
     }
 }

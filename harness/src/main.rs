@@ -158,7 +158,7 @@ async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness
             "  timeline: {}",
             report.run_dir.join("timeline.md").display()
         );
-        if report.verdict == Verdict::Fail {
+        if report.verdict != Verdict::Pass {
             println!("  replay: {}", report.run_dir.join("replay.sh").display());
         }
         reports.push(report);
@@ -170,15 +170,13 @@ async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness
     if let Err(e) = written {
         eprintln!("warning: cannot write {}: {e}", junit.display());
     }
-    let failed = reports
-        .iter()
-        .filter(|r| r.verdict == Verdict::Fail)
-        .count();
+    let failed = reports.iter().filter(|r| !r.verdict.as_expected()).count();
     if let Some((median, max)) = harness::report::RunReport::wall_time_stats(&reports) {
         println!(
-            "{} scenarios, {} failed; wall time median {median:.1}s, max {max:.1}s; JUnit: {}",
+            "{} scenarios, {} failed ({} expected failures); wall time median {median:.1}s, max {max:.1}s; JUnit: {}",
             reports.len(),
             failed,
+            reports.iter().filter(|r| r.verdict == Verdict::Xfail).count(),
             junit.display()
         );
     }

@@ -17,6 +17,8 @@
 //! `GET /v1/breakpoints/:id?timeout_ms=M` -> [`Breakpoint`] once hit (or as it is at the timeout);
 //! `POST /v1/breakpoints/:id/release` -> [`Breakpoint`].
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! Shared fixtures for the container tests in `tests/`: logging, and a
 //! Docker-side check that a run left nothing behind.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod lightning;
 
 use std::collections::HashMap;

@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 
-use harness::report::Verdict;
 use harness::runner::{self, RunOptions};
 use harness::Scenario;
 use rstest::rstest;
@@ -23,7 +22,7 @@ async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()>
         let report = runner::run(scenario, &RunOptions::default()).await?;
         println!("{}", report.table());
         println!("{}", report.markdown());
-        if report.verdict != Verdict::Pass {
+        if !report.verdict.as_expected() {
             failed.push(format!("{}\n{}", scenario.name, report.table()));
         }
         let left = scenarios::leftovers(&report.run_id).await?;

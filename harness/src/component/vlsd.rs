@@ -16,6 +16,9 @@ pub const NODE_SIGNER_PORT: u16 = 7701;
 /// vlsd's admin JSON-RPC (allowlist, node state), published to the host.
 pub const VLSD_RPC_PORT: u16 = 8011;
 const RPC_USER: &str = "chaos";
+/// One readiness probe of the admin RPC: a loopback call that vlsd answers
+/// at once when it is up; the probe is repeated until the ready timeout.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct SignerBuilder {
@@ -166,20 +169,26 @@ impl Signer {
         Ok(())
     }
 
-    /// Ready = running with its seed persisted on the volume. (Serving
-    /// requests needs a node; that readiness belongs to the node.)
+    /// Ready = running with its seed on the volume and its admin RPC
+    /// answering, which vlsd serves only once it has loaded that seed: a
+    /// vlsd that cannot start (a damaged seed or state) is never ready.
+    /// (Serving signing requests needs a node; that readiness is the node's.)
     pub async fn wait_ready(&self) -> Result<()> {
         let what = format!(
-            "{}: running with {} written",
+            "{}: running with {} written and its admin RPC answering",
             self.container.name(),
             self.seed_path()
         );
         wait_ready(&self.container, &what, self.ready_timeout, || async {
             match self.container.file_exists(&self.seed_path()).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("seed file not written yet".to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(true) => {}
+                Ok(false) => return Err("seed file not written yet".to_string()),
+                Err(e) => return Err(e.to_string()),
             }
+            self.rpc("version", serde_json::json!([]), READY_PROBE_TIMEOUT)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
         .await
     }
@@ -187,18 +196,36 @@ impl Signer {
     /// Adds an allowlist entry (an address, `payee:<node id>`, ...) through
     /// vlsd's admin RPC, as an operator would. vlsd persists it.
     pub async fn allowlist_add(&self, entry: &str) -> Result<()> {
+        self.rpc(
+            "allowlist_add",
+            serde_json::json!([entry]),
+            Duration::from_secs(30),
+        )
+        .await?;
+        tracing::info!(component = %self.container.name(), entry, "allowlisted");
+        Ok(())
+    }
+
+    /// One call of vlsd's admin JSON-RPC.
+    async fn rpc(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value> {
         let port = self.container.host_port(VLSD_RPC_PORT).await?;
-        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "allowlist_add", "params": [entry]});
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let rpc_err = |reason: String| HarnessError::Rpc {
             component: self.container.name().to_string(),
-            method: "allowlist_add".to_string(),
+            method: method.to_string(),
             reason,
         };
         let resp: serde_json::Value = reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}"))
             .basic_auth(RPC_USER, Some(&self.rpc_password))
             .json(&body)
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| rpc_err(e.to_string()))?
@@ -208,8 +235,7 @@ impl Signer {
         if let Some(err) = resp.get("error") {
             return Err(rpc_err(err.to_string()));
         }
-        tracing::info!(component = %self.container.name(), entry, "allowlisted");
-        Ok(())
+        Ok(resp)
     }
 
     /// The node seed as stored on the volume. Never log it; compare or fingerprint.

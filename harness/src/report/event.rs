@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::CheckResult;
+use super::{CheckResult, Verdict};
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {
@@ -81,6 +81,12 @@ pub enum RunEvent {
     /// The run failed; the first failure is the run's error.
     RunFailed {
         error: String,
+    },
+    /// The run was held against the finding it reproduces: its verdict now
+    /// says whether it failed as the finding says (and why not, if not).
+    Judged {
+        verdict: Verdict,
+        error: Option<String>,
     },
 }
 

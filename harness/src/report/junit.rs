@@ -15,7 +15,10 @@ pub fn junit(reports: &[RunReport]) -> Result<String, quick_junit::SerializeErro
         total += took;
         let status = match r.verdict {
             Verdict::Pass => TestCaseStatus::success(),
-            Verdict::Fail => {
+            // An expected failure is the outcome the scenario asks for; its
+            // finding is named in the output.
+            Verdict::Xfail => TestCaseStatus::success(),
+            Verdict::Fail | Verdict::Xpass => {
                 let msg = r.error.as_deref().unwrap_or("failed");
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(msg.lines().next().unwrap_or("failed"));
@@ -29,7 +32,12 @@ pub fn junit(reports: &[RunReport]) -> Result<String, quick_junit::SerializeErro
         case.extra
             .insert("file".into(), r.file.display().to_string().into());
         case.set_system_out(format!(
-            "run {} (seed {}); artifacts {}; replay: {}",
+            "{}{}: run {} (seed {}); artifacts {}; replay: {}",
+            r.verdict.word(),
+            match (r.verdict, &r.error) {
+                (Verdict::Xfail, Some(e)) => format!(" ({e})"),
+                _ => String::new(),
+            },
             r.run_id,
             r.seed,
             r.run_dir.display(),

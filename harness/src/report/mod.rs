@@ -17,6 +17,26 @@ use serde::Serialize;
 pub enum Verdict {
     Pass,
     Fail,
+    /// Failed with the signature of the finding the scenario reproduces.
+    Xfail,
+    /// Passed although the scenario reproduces a finding: fixed upstream?
+    Xpass,
+}
+
+impl Verdict {
+    /// Whether the run came out as its scenario says it must.
+    pub fn as_expected(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::Xfail)
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Xfail => "XFAIL",
+            Verdict::Xpass => "XPASS",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,10 +269,7 @@ impl RunReport {
     }
 
     fn verdict_word(&self) -> &'static str {
-        match self.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        }
+        self.verdict.word()
     }
 
     /// The command that replays this run.
@@ -330,10 +347,7 @@ impl RunReport {
             self.scenario,
             self.seed,
             self.run_id,
-            match self.verdict {
-                Verdict::Pass => "PASS",
-                Verdict::Fail => "FAIL",
-            }
+            self.verdict.word()
         );
         out.push_str(&format!("  {:<width$}  {:>9}\n", "step", "wall time"));
         for r in &self.rows {

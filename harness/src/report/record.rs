@@ -137,6 +137,12 @@ impl Reporter for RunReport {
                 self.verdict = Verdict::Fail;
                 self.error.get_or_insert_with(|| error.clone());
             }
+            RunEvent::Judged { verdict, error } => {
+                self.verdict = *verdict;
+                if error.is_some() {
+                    self.error.clone_from(error);
+                }
+            }
         }
     }
 }

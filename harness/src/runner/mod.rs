@@ -19,8 +19,10 @@ mod setup;
 mod state;
 mod steps;
 
+use std::path::Path;
 use std::time::Instant;
 
+use crate::checker;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::report::event::{RunEvent, StepOutcome};
@@ -62,23 +64,38 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
         phases: cluster.startup().to_vec(),
     });
 
-    let failed = {
+    let outcome = {
         let world = World::new(&cluster, &events, seed);
-        let outcome = drive(scenario, &world).await;
-        if let Err(e) = &outcome {
-            events.emit(RunEvent::RunFailed {
-                error: e.to_string(),
-            });
+        let error = drive(scenario, &world).await.err().map(|e| e.to_string());
+        if let Some(e) = &error {
+            events.emit(RunEvent::RunFailed { error: e.clone() });
         }
         note_supervisor_restarts(&world, &scenario.topology.supervised).await;
-        outcome.is_err()
+        let failed_checks = world.state().failed_checks.clone();
+        Outcome {
+            error,
+            failed_checks,
+        }
     };
-    finish(cluster, events, failed).await
+    finish(scenario, cluster, events, outcome).await
 }
 
-/// Artifacts on failure, teardown, and the report written out.
-async fn finish(cluster: Cluster, events: Events, failed: bool) -> Result<RunReport> {
-    if failed {
+/// How the steps and checks ended.
+struct Outcome {
+    error: Option<String>,
+    failed_checks: Vec<String>,
+}
+
+/// Artifacts on failure, teardown, the finding judged (its logs are
+/// complete only now), and the report written out.
+async fn finish(
+    scenario: &Scenario,
+    cluster: Cluster,
+    events: Events,
+    outcome: Outcome,
+) -> Result<RunReport> {
+    let run_dir = cluster.run_dir().to_path_buf();
+    if outcome.error.is_some() {
         let t = Instant::now();
         crate::artifacts::collect(&cluster).await;
         events.emit(RunEvent::Phase {
@@ -97,11 +114,34 @@ async fn finish(cluster: Cluster, events: Events, failed: bool) -> Result<RunRep
             error: format!("teardown: {e}"),
         });
     }
+    judge_finding(scenario, &run_dir, &outcome, &events);
     let report = events.into_report();
     if let Err(e) = report.write_all() {
         tracing::warn!(error = %e, "could not write the run report");
     }
     Ok(report)
+}
+
+/// Holds the run against the finding it reproduces, if any.
+fn judge_finding(scenario: &Scenario, run_dir: &Path, outcome: &Outcome, events: &Events) {
+    let (Some(id), Some(sig)) = (&scenario.expect.finding, &scenario.expect.signature) else {
+        return;
+    };
+    let log = sig.log.as_ref().and_then(|l| {
+        let path = run_dir.join("logs").join(format!("{}.log", l.component));
+        std::fs::read_to_string(&path)
+            .inspect_err(|e| tracing::warn!(path = %path.display(), error = %e, "log not read"))
+            .ok()
+    });
+    let seen = checker::Observed {
+        error: outcome.error.as_deref(),
+        failed_checks: &outcome.failed_checks,
+        log: log.as_deref(),
+    };
+    let (verdict, check) = checker::finding(id, sig, &seen);
+    let error = (!verdict.as_expected()).then(|| check.detail.clone());
+    events.emit(RunEvent::CheckDone(check));
+    events.emit(RunEvent::Judged { verdict, error });
 }
 
 /// A supervised component that Docker started again crashed by itself: the
@@ -158,6 +198,11 @@ async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
         .iter()
         .filter(|c| !c.passed())
         .map(|c| format!("{} ({}): {}", c.name, c.verdict.word(), c.detail))
+        .collect();
+    world.state().failed_checks = checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.name.clone())
         .collect();
     for c in checks {
         world.events.emit(RunEvent::CheckDone(c));

@@ -40,6 +40,8 @@ pub struct RunState {
     pub snapshots: HashMap<String, vls_recovery::Snapshot>,
     /// Names of the checkpoints that fired, in order.
     pub fired: Vec<String>,
+    /// Names of the final checks that did not pass.
+    pub failed_checks: Vec<String>,
 }
 
 pub struct World<'a> {
@@ -64,6 +66,7 @@ impl<'a> World<'a> {
                 unwaited: Vec::new(),
                 snapshots: HashMap::new(),
                 fired: Vec::new(),
+                failed_checks: Vec::new(),
             }),
         }
     }

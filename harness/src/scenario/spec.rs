@@ -30,7 +30,8 @@ pub struct ScenarioFile {
     #[schemars(with = "Vec<StepSpec>")]
     pub steps: Vec<Spanned<StepSpec>>,
     #[serde(default)]
-    pub expect: ExpectSpec,
+    #[schemars(with = "ExpectSpec")]
+    pub expect: Option<Spanned<ExpectSpec>>,
     /// One scenario per combination of these values; `${key}` in the file's
     /// strings stands for the case's value (see docs/scenarios.md).
     #[serde(default)]
@@ -441,6 +442,37 @@ pub struct ExpectSpec {
     /// A penalty (justice) transaction is expected on chain; by default any is a failure.
     #[serde(default)]
     pub penalty: bool,
+    /// The known bug this scenario reproduces, as the anchor of its heading
+    /// in docs/findings.md. The run must then fail with `signature`, and is
+    /// reported as an expected failure (XFAIL); a pass (XPASS) or a failure
+    /// without the signature fails the test.
+    #[serde(default)]
+    pub finding: Option<String>,
+    /// How the finding's failure shows; required with `finding`.
+    #[serde(default)]
+    pub signature: Option<Signature>,
+}
+
+/// One sign that a run failed the way a finding says: exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Text the run's error contains (an error code, or a phrase of it).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// A line of a component's log contains this text.
+    #[serde(default)]
+    pub log: Option<LogSignature>,
+    /// This final check (`conservation` or `penalty`) does not pass.
+    #[serde(default)]
+    pub check: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogSignature {
+    pub component: String,
+    pub contains: String,
 }
 
 impl Default for ExpectSpec {
@@ -448,6 +480,8 @@ impl Default for ExpectSpec {
         ExpectSpec {
             conservation: true,
             penalty: false,
+            finding: None,
+            signature: None,
         }
     }
 }

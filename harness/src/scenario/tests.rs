@@ -331,3 +331,22 @@ fn supervised_components_must_exist() {
         "{e}"
     );
 }
+
+#[test]
+fn a_finding_needs_exactly_one_signature_it_can_see() {
+    let base = "name = \"x\"\ndescription = \"d\"\n[topology]\nsigners = [\"alice\"]\n[[steps]]\nmine = 1\n";
+    let parse = |expect: &str| Scenario::parse(Path::new("x.toml"), &format!("{base}{expect}"));
+    let ok = parse("[expect]\nfinding = \"a-b\"\nsignature = { log = { component = \"vlsd-alice\", contains = \"panic\" } }\n");
+    assert!(ok.is_ok(), "{ok:?}");
+    for (expect, says) in [
+        ("[expect]\nfinding = \"a-b\"\n", "expected a `signature`"),
+        ("[expect]\nsignature = { error = \"x\" }\n", "expected a `finding`"),
+        ("[expect]\nfinding = \"A b\"\nsignature = { error = \"x\" }\n", "anchor"),
+        ("[expect]\nfinding = \"a\"\nsignature = { error = \"x\", check = \"penalty\" }\n", "exactly one"),
+        ("[expect]\nfinding = \"a\"\nsignature = { check = \"height\" }\n", "conservation, penalty"),
+        ("[expect]\nfinding = \"a\"\nsignature = { log = { component = \"bob\", contains = \"x\" } }\n", "no component `bob`"),
+    ] {
+        let e = parse(expect).expect_err(expect).to_string();
+        assert!(e.contains(says) && e.contains("x.toml:7"), "{expect}: {e}");
+    }
+}
