@@ -11,10 +11,10 @@
 //!   (often empty) contents: the classic torn "atomic" write.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
@@ -25,6 +25,8 @@ use fuser::{
 };
 
 use crate::pages::BufferedFile;
+
+mod ops;
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -163,6 +165,9 @@ impl Inner {
     }
 
     fn rename_paths(&mut self, from: &Path, to: &Path) {
+        if from == to {
+            return;
+        }
         self.forget_path(to);
         let moved: Vec<(PathBuf, u64)> = self
             .inos
@@ -203,43 +208,34 @@ impl BufferFs {
     }
 }
 
-impl BufferFs {
-    /// unlink and rmdir: the name goes at once (metadata is not buffered).
-    fn remove(
-        &self,
-        parent: u64,
-        name: &OsStr,
-        reply: ReplyEmpty,
-        op: impl Fn(&Path) -> std::io::Result<()>,
-    ) {
-        let mut s = self.inner();
-        let result = s.child(parent, name).and_then(|rel| {
-            op(&s.full(&rel)).map_err(errno)?;
-            s.forget_path(&rel);
-            Ok(())
-        });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+fn reply_empty(reply: ReplyEmpty, result: Result<(), i32>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e),
+    }
+}
+
+fn reply_entry(reply: ReplyEntry, result: Result<FileAttr, i32>) {
+    match result {
+        Ok(a) => reply.entry(&TTL, &a, 0),
+        Err(e) => reply.error(e),
+    }
+}
+
+fn reply_attr(reply: ReplyAttr, result: Result<FileAttr, i32>) {
+    match result {
+        Ok(a) => reply.attr(&TTL, &a),
+        Err(e) => reply.error(e),
     }
 }
 
 impl Filesystem for BufferFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        let mut s = self.inner();
-        match s.child(parent, name).and_then(|p| s.attr(&p)) {
-            Ok(a) => reply.entry(&TTL, &a, 0),
-            Err(e) => reply.error(e),
-        }
+        reply_entry(reply, self.inner().lookup(parent, name));
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        let mut s = self.inner();
-        match s.rel(ino).and_then(|p| s.attr(&p)) {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        }
+        reply_attr(reply, self.inner().getattr(ino));
     }
 
     fn setattr(
@@ -260,30 +256,11 @@ impl Filesystem for BufferFs {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
-        let mut s = self.inner();
-        let result = (|| {
-            let rel = s.rel(ino)?;
-            if let Some(mode) = mode {
-                fs::set_permissions(s.full(&rel), fs::Permissions::from_mode(mode))
-                    .map_err(errno)?;
-            }
-            if let Some(len) = size {
-                s.buffered(ino)?.set_len(len);
-            }
-            s.attr(&rel)
-        })();
-        match result {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        }
+        reply_attr(reply, self.inner().setattr(ino, mode, size));
     }
 
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
-        let s = self.inner();
-        match s
-            .rel(ino)
-            .and_then(|p| fs::read_link(s.full(&p)).map_err(errno))
-        {
+        match self.inner().readlink(ino) {
             Ok(t) => reply.data(t.as_os_str().as_bytes()),
             Err(e) => reply.error(e),
         }
@@ -298,26 +275,15 @@ impl Filesystem for BufferFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let mut s = self.inner();
-        let result = (|| {
-            let rel = s.child(parent, name)?;
-            fs::create_dir(s.full(&rel)).map_err(errno)?;
-            fs::set_permissions(s.full(&rel), fs::Permissions::from_mode(mode & !umask))
-                .map_err(errno)?;
-            s.attr(&rel)
-        })();
-        match result {
-            Ok(a) => reply.entry(&TTL, &a, 0),
-            Err(e) => reply.error(e),
-        }
+        reply_entry(reply, self.inner().mkdir(parent, name, mode, umask));
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        self.remove(parent, name, reply, |p| fs::remove_file(p));
+        reply_empty(reply, self.inner().unlink(parent, name));
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        self.remove(parent, name, reply, |p| fs::remove_dir(p));
+        reply_empty(reply, self.inner().rmdir(parent, name));
     }
 
     fn symlink(
@@ -328,16 +294,7 @@ impl Filesystem for BufferFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let mut s = self.inner();
-        let result = (|| {
-            let rel = s.child(parent, link_name)?;
-            std::os::unix::fs::symlink(target, s.full(&rel)).map_err(errno)?;
-            s.attr(&rel)
-        })();
-        match result {
-            Ok(a) => reply.entry(&TTL, &a, 0),
-            Err(e) => reply.error(e),
-        }
+        reply_entry(reply, self.inner().symlink(parent, link_name, target));
     }
 
     fn rename(
@@ -350,30 +307,13 @@ impl Filesystem for BufferFs {
         flags: u32,
         reply: ReplyEmpty,
     ) {
-        if flags != 0 {
-            // RENAME_EXCHANGE / RENAME_NOREPLACE: not needed by our components.
-            reply.error(libc::EINVAL);
-            return;
-        }
-        let mut s = self.inner();
-        let result = (|| {
-            let from = s.child(parent, name)?;
-            let to = s.child(newparent, newname)?;
-            fs::rename(s.full(&from), s.full(&to)).map_err(errno)?;
-            s.rename_paths(&from, &to);
-            Ok(())
-        })();
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        let result = self.inner().rename(parent, name, newparent, newname, flags);
+        reply_empty(reply, result);
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        let s = self.inner();
-        match s.rel(ino) {
-            Ok(p) if s.full(&p).exists() => reply.opened(0, 0),
-            Ok(_) => reply.error(libc::ENOENT),
+        match self.inner().open(ino) {
+            Ok(()) => reply.opened(0, 0),
             Err(e) => reply.error(e),
         }
     }
@@ -389,30 +329,8 @@ impl Filesystem for BufferFs {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        let s = self.inner();
-        let offset = offset.max(0) as u64;
-        if let Some(b) = s.files.get(&ino) {
-            reply.data(b.read(offset, size));
-            return;
-        }
-        let result = (|| {
-            let rel = s.rel(ino)?;
-            let f = File::open(s.full(&rel)).map_err(errno)?;
-            let mut buf = vec![0u8; size as usize];
-            let mut got = 0;
-            while got < buf.len() {
-                match f.read_at(&mut buf[got..], offset + got as u64) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(errno(e)),
-                }
-            }
-            buf.truncate(got);
-            Ok(buf)
-        })();
-        match result {
-            Ok(buf) => reply.data(&buf),
+        match self.inner().read(ino, offset.max(0) as u64, size) {
+            Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
     }
@@ -429,12 +347,8 @@ impl Filesystem for BufferFs {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        let mut s = self.inner();
-        match s.buffered(ino) {
-            Ok(b) => {
-                b.write(offset.max(0) as u64, data);
-                reply.written(data.len() as u32);
-            }
+        match self.inner().write(ino, offset.max(0) as u64, data) {
+            Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
     }
@@ -445,10 +359,7 @@ impl Filesystem for BufferFs {
     }
 
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
-        match self.inner().persist(ino) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(reply, self.inner().fsync(ino));
     }
 
     fn opendir(&mut self, _req: &Request<'_>, _ino: u64, _flags: i32, reply: ReplyOpen) {
@@ -463,28 +374,7 @@ impl Filesystem for BufferFs {
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        let mut s = self.inner();
-        let result = (|| {
-            let rel = s.rel(ino)?;
-            let mut names: Vec<OsString> = fs::read_dir(s.full(&rel))
-                .map_err(errno)?
-                .filter_map(|e| e.ok().map(|e| e.file_name()))
-                .collect();
-            // A stable order so offsets mean the same thing across calls.
-            names.sort();
-            let mut entries = vec![
-                (ino, FileType::Directory, OsString::from(".")),
-                (ino, FileType::Directory, OsString::from("..")),
-            ];
-            for n in names {
-                let child = rel.join(&n);
-                if let Ok(a) = s.attr(&child) {
-                    entries.push((a.ino, a.kind, n));
-                }
-            }
-            Ok(entries)
-        })();
-        match result {
+        match self.inner().readdir(ino) {
             Ok(entries) => {
                 for (i, (ino, kind, name)) in entries.into_iter().enumerate().skip(offset as usize)
                 {
@@ -499,15 +389,7 @@ impl Filesystem for BufferFs {
     }
 
     fn fsyncdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
-        let s = self.inner();
-        match s.rel(ino).and_then(|p| {
-            File::open(s.full(&p))
-                .and_then(|d| d.sync_all())
-                .map_err(errno)
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(reply, self.inner().fsyncdir(ino));
     }
 
     fn create(
@@ -520,24 +402,7 @@ impl Filesystem for BufferFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let mut s = self.inner();
-        let result = (|| {
-            let rel = s.child(parent, name)?;
-            let mut opts = File::options();
-            opts.write(true).create(true);
-            if flags & libc::O_EXCL != 0 {
-                opts.create_new(true);
-            }
-            let f = opts.open(s.full(&rel)).map_err(errno)?;
-            f.set_permissions(fs::Permissions::from_mode(mode & !umask & 0o7777))
-                .map_err(errno)?;
-            if flags & libc::O_TRUNC != 0 {
-                let ino = s.ino_for(&rel);
-                s.buffered(ino)?.set_len(0);
-            }
-            s.attr(&rel)
-        })();
-        match result {
+        match self.inner().create(parent, name, mode, umask, flags) {
             Ok(a) => reply.created(&TTL, &a, 0, 0, 0),
             Err(e) => reply.error(e),
         }
@@ -552,3 +417,6 @@ impl Filesystem for BufferFs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-const PAGE: u64 = 4096;
+/// The unit of dirty tracking: a write marks every page it touches.
+pub(crate) const PAGE: u64 = 4096;
 
 #[derive(Debug)]
 pub struct BufferedFile {
@@ -17,6 +18,9 @@ pub struct BufferedFile {
     dirty: BTreeSet<u64>,
     /// The length on disk changed (truncate, extend) since the last persist.
     resized: bool,
+    /// The shortest the file has been since the last persist: the disk
+    /// still holds its old bytes past this point.
+    shortest: u64,
 }
 
 impl BufferedFile {
@@ -29,6 +33,7 @@ impl BufferedFile {
             data,
             dirty: BTreeSet::new(),
             resized: false,
+            shortest: len,
         })
     }
 
@@ -66,12 +71,15 @@ impl BufferedFile {
             self.data.resize(len as usize, 0);
             self.resized = true;
             self.dirty.retain(|p| p * PAGE < len);
+            self.shortest = self.shortest.min(len);
         }
     }
 
     /// Writes the dirty pages and the length to `lower` and fsyncs it.
     pub fn persist(&mut self, lower: &File) -> io::Result<()> {
         if self.resized {
+            // Cut first, so what a shrink dropped reads back as zeros.
+            lower.set_len(self.shortest)?;
             lower.set_len(self.len())?;
         }
         for &page in &self.dirty {
@@ -84,6 +92,7 @@ impl BufferedFile {
         lower.sync_all()?;
         self.dirty.clear();
         self.resized = false;
+        self.shortest = self.len();
         Ok(())
     }
 }

@@ -161,6 +161,37 @@ pub fn tail_of_file(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// The last `tail` lines of a log, preceded by up to `errors` earlier lines
+/// that look like the reason a process gave up: a daemon that fails its init
+/// often logs the cause long before its shutdown chatter fills the tail.
+pub fn log_excerpt(log: &str, tail: usize, errors: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let split = lines.len().saturating_sub(tail);
+    let (head, last) = lines.split_at(split);
+    let marked: Vec<&str> = head
+        .iter()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            ["error", "fatal", "corrupt", "panick", "abort"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .copied()
+        .collect();
+    let marked = &marked[marked.len().saturating_sub(errors)..];
+    let mut out = String::new();
+    if !marked.is_empty() {
+        out.push_str("earlier error lines:\n");
+        for l in marked {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("last lines:\n");
+    }
+    out.push_str(&last.join("\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +212,27 @@ mod tests {
         std::fs::write(&p, "a\nb\nc\n").expect("write");
         assert_eq!(tail_of_file(&p, 2), "b\nc");
         assert_eq!(tail_of_file(&dir.path().join("missing"), 2), "");
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::log_excerpt;
+
+    #[test]
+    fn excerpt_keeps_the_cause_ahead_of_the_tail() {
+        let mut log = vec!["boot".to_string(), "Error: index corrupted".to_string()];
+        log.extend((0..20).map(|i| format!("shutdown step {i}")));
+        let out = log_excerpt(&log.join("\n"), 3, 5);
+        assert_eq!(
+            out,
+            "earlier error lines:\nError: index corrupted\nlast lines:\nshutdown step 17\nshutdown step 18\nshutdown step 19"
+        );
+    }
+
+    #[test]
+    fn excerpt_of_a_quiet_log_is_its_tail() {
+        assert_eq!(log_excerpt("a\nb\nc", 2, 5), "b\nc");
+        assert_eq!(log_excerpt("", 2, 5), "");
     }
 }

@@ -22,7 +22,9 @@ async fn exit_during_readiness_shows_why() -> anyhow::Result<()> {
     // GaveUp, not Timeout: the exit ends the wait, not the 600 s deadline.
     assert!(matches!(err, HarnessError::GaveUp { .. }), "{msg}");
     assert!(
-        msg.starts_with("vlsd-alice: running with /data/regtest/node.seed written: gave up after"),
+        msg.starts_with(
+            "vlsd-alice: running with /data/regtest/node.seed written and its admin RPC answering: gave up after"
+        ),
         "{msg}"
     );
     assert!(msg.contains("container exited"), "{msg}");

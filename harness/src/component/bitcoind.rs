@@ -265,12 +265,19 @@ impl Bitcoind {
         self.mine_to(&addr, n).await
     }
 
-    /// Mines `n` blocks to `address` and flushes them to disk before returning.
+    /// Mines `n` blocks to `address`, flushes them to disk and lets the
+    /// wallet catch up before returning.
     pub async fn mine_to(&self, address: &str, n: u64) -> Result<Vec<String>> {
         let hashes: Vec<String> = self
             .call("generatetoaddress", vec![json!(n), json!(address)])
             .await?;
         self.flush().await?;
+        // The wallet learns of new blocks from a queue that runs behind
+        // `generatetoaddress`: without this, a send right after mining can
+        // miss the coinbase that just matured (seen in CI: "Insufficient
+        // funds" right after the first 101 blocks).
+        self.call::<Value>("syncwithvalidationinterfacequeue", vec![])
+            .await?;
         tracing::debug!(component = %self.container.name(), blocks = n, tip = hashes.last().map(String::as_str).unwrap_or(""), "mined");
         Ok(hashes)
     }

@@ -164,11 +164,6 @@ impl LdkNode {
         format!("{}:{P2P_PORT}", self.container.name())
     }
 
-    async fn url(&self, port: u16, path: &str) -> Result<String> {
-        let port = self.container.host_port(port).await?;
-        Ok(format!("http://127.0.0.1:{port}{path}"))
-    }
-
     async fn request<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -185,46 +180,25 @@ impl LdkNode {
         path: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let url = self.url(port, path).await?;
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = &body {
-            req = req.json(b);
+        call(
+            &self.http,
+            &self.container,
+            port,
+            method,
+            path,
+            body.as_ref(),
+        )
+        .await
+    }
+
+    /// A payment request that can be sent later, from a task of its own:
+    /// it holds what it needs rather than borrowing the node.
+    pub fn pay_request(&self, invoice: &str) -> PayRequest {
+        PayRequest {
+            http: self.http.clone(),
+            container: self.container.clone(),
+            invoice: invoice.to_string(),
         }
-        let resp = req.send().await.map_err(|e| HarnessError::Rpc {
-            component: self.container.name().to_string(),
-            method: path.to_string(),
-            reason: format!("no answer: {e}"),
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| HarnessError::Rpc {
-            component: self.container.name().to_string(),
-            method: path.to_string(),
-            reason: e.to_string(),
-        })?;
-        if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<lnnode_api::ErrorBody>(&bytes) {
-                Ok(b) => (b.error.code, b.error.message),
-                Err(_) => (
-                    "http".to_string(),
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ),
-            };
-            return Err(HarnessError::NodeApi {
-                node: self.container.name().to_string(),
-                path: path.to_string(),
-                status: status.as_u16(),
-                code,
-                message,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| HarnessError::Rpc {
-            component: self.container.name().to_string(),
-            method: path.to_string(),
-            reason: format!(
-                "unexpected answer ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            ),
-        })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -486,5 +460,84 @@ impl Node for LdkNode {
             }
         }
         .boxed()
+    }
+}
+
+/// One call of the node's HTTP API: the host port is looked up at each
+/// call (it changes when the container restarts), and an error reply is
+/// decoded into the API's error code and message.
+async fn call<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    container: &Container,
+    port: u16,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<T> {
+    let host_port = container.host_port(port).await?;
+    let url = format!("http://127.0.0.1:{host_port}{path}");
+    let mut req = http.request(method, &url);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let rpc = |reason: String| HarnessError::Rpc {
+        component: container.name().to_string(),
+        method: path.to_string(),
+        reason,
+    };
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| rpc(format!("no answer: {e}")))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| rpc(e.to_string()))?;
+    if !status.is_success() {
+        let (code, message) = match serde_json::from_slice::<lnnode_api::ErrorBody>(&bytes) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => (
+                "http".to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ),
+        };
+        return Err(HarnessError::NodeApi {
+            node: container.name().to_string(),
+            path: path.to_string(),
+            status: status.as_u16(),
+            code,
+            message,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        rpc(format!(
+            "unexpected answer ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    })
+}
+
+/// A payment to send from a task of its own ([`LdkNode::pay_request`]), so
+/// a step can go on while the node is stuck on its signer.
+pub struct PayRequest {
+    http: reqwest::Client,
+    container: Container,
+    invoice: String,
+}
+
+impl PayRequest {
+    /// Sends it; the payment hash the node answers with.
+    pub async fn send(self) -> Result<String> {
+        let v: Value = call(
+            &self.http,
+            &self.container,
+            ADMIN_PORT,
+            reqwest::Method::POST,
+            "/v1/payments",
+            Some(&json!({"invoice": self.invoice})),
+        )
+        .await?;
+        Ok(v.get("payment_hash")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::container::Container;
 use crate::error::{HarnessError, Result};
+use crate::log::log_excerpt;
 use crate::wait::{self, NotYet};
 
 /// Polls `probe` until the component answers as ready: the one readiness
@@ -78,58 +79,5 @@ async fn still_running(container: &Container) -> std::result::Result<(), NotYet>
         Ok(s) if s.running => Ok(()),
         Ok(s) => Err(NotYet::Never(format!("container {}", s.status))),
         Err(e) => Err(NotYet::Pending(e.to_string())),
-    }
-}
-
-/// The last `tail` lines of a log, preceded by up to `errors` earlier lines
-/// that look like the reason a process gave up: a daemon that fails its init
-/// often logs the cause long before its shutdown chatter fills the tail.
-pub(crate) fn log_excerpt(log: &str, tail: usize, errors: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let split = lines.len().saturating_sub(tail);
-    let (head, last) = lines.split_at(split);
-    let marked: Vec<&str> = head
-        .iter()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            ["error", "fatal", "corrupt", "panick", "abort"]
-                .iter()
-                .any(|m| l.contains(m))
-        })
-        .copied()
-        .collect();
-    let marked = &marked[marked.len().saturating_sub(errors)..];
-    let mut out = String::new();
-    if !marked.is_empty() {
-        out.push_str("earlier error lines:\n");
-        for l in marked {
-            out.push_str(l);
-            out.push('\n');
-        }
-        out.push_str("last lines:\n");
-    }
-    out.push_str(&last.join("\n"));
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::log_excerpt;
-
-    #[test]
-    fn excerpt_keeps_the_cause_ahead_of_the_tail() {
-        let mut log = vec!["boot".to_string(), "Error: index corrupted".to_string()];
-        log.extend((0..20).map(|i| format!("shutdown step {i}")));
-        let out = log_excerpt(&log.join("\n"), 3, 5);
-        assert_eq!(
-            out,
-            "earlier error lines:\nError: index corrupted\nlast lines:\nshutdown step 17\nshutdown step 18\nshutdown step 19"
-        );
-    }
-
-    #[test]
-    fn excerpt_of_a_quiet_log_is_its_tail() {
-        assert_eq!(log_excerpt("a\nb\nc", 2, 5), "b\nc");
-        assert_eq!(log_excerpt("", 2, 5), "");
     }
 }

@@ -24,15 +24,7 @@ pub async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
         }
         Assertion::Channels(c) => return channels(world, c).await,
         Assertion::ChannelBalance(b) => {
-            let id = world.channel(&b.channel)?.id;
-            let n = cluster.node(&b.node)?;
-            lightning::wait_no_htlcs(n).await?;
-            let got = n
-                .channels()
-                .await?
-                .iter()
-                .find(|c| c.channel_id == id)
-                .map(|c| c.local_balance_msat);
+            let got = settled_balance(world, &b.node, &b.channel).await?;
             checker::channel_balance(&b.node, &b.channel, got, b.local_msat)
         }
         Assertion::Htlcs(c) => {
@@ -86,6 +78,54 @@ where
                 Err(c.detail)
             }
         }
+    })
+    .await
+}
+
+/// Each end's balance is in whole satoshis, so two ends that hold the same
+/// commitment add up to the capacity less under a satoshi each.
+const BOTH_ENDS_ROUNDING_MSAT: u64 = 2_000;
+
+/// `node`'s balance on `channel` once the commitment exchange is over: no
+/// HTLC in flight at either end, and the two ends' balances add up to the
+/// capacity (mid-exchange one end already counts a payment the other does
+/// not). When the other end does not answer, its own view must do.
+/// `None` when `node` does not list the channel.
+async fn settled_balance(world: &World<'_>, node: &str, channel: &str) -> Result<Option<u64>> {
+    let id = world.channel(channel)?.id;
+    let n = world.cluster.node(node)?;
+    let others: Vec<_> = world.cluster.nodes().filter(|o| o.name() != node).collect();
+    let what = format!("{node}: channel {channel} settled at both ends");
+    wait::until(&what, lightning::STEP, || async {
+        let chans = n.channels().await.map_err(|e| e.to_string())?;
+        let Some(mine) = chans.iter().find(|c| c.channel_id == id) else {
+            return Ok(None);
+        };
+        if !mine.pending_htlcs.is_empty() {
+            return Err(format!("{node}: {} HTLCs in flight", mine.pending_htlcs.len()));
+        }
+        for o in &others {
+            let Ok(theirs) = o.channels().await else {
+                continue;
+            };
+            let Some(t) = theirs.iter().find(|c| c.channel_id == id) else {
+                continue;
+            };
+            if !t.pending_htlcs.is_empty() {
+                return Err(format!("{}: {} HTLCs in flight", o.name(), t.pending_htlcs.len()));
+            }
+            let sum = mine.local_balance_msat + t.local_balance_msat;
+            if sum.abs_diff(mine.capacity_sat * 1000) > BOTH_ENDS_ROUNDING_MSAT {
+                return Err(format!(
+                    "{node} {} msat + {} {} msat = {sum} msat, capacity {} sat: an update is in flight",
+                    mine.local_balance_msat,
+                    o.name(),
+                    t.local_balance_msat,
+                    mine.capacity_sat
+                ));
+            }
+        }
+        Ok(Some(mine.local_balance_msat))
     })
     .await
 }

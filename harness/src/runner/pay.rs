@@ -10,7 +10,7 @@ use crate::report::event::RunEvent;
 use crate::scenario::{PayOutcome, PaySpec};
 use crate::wait;
 
-use super::state::{Hold, World};
+use super::state::{Dispatch, Hold, World};
 
 pub async fn pay(world: &World<'_>, p: &PaySpec) -> Result<Option<String>> {
     if let Some(name) = &p.hold {
@@ -19,12 +19,11 @@ pub async fn pay(world: &World<'_>, p: &PaySpec) -> Result<Option<String>> {
     if p.outcome == PayOutcome::Refused {
         return refused(world, p).await.map(Some);
     }
+    if !p.wait {
+        return dispatch(world, p).await.map(|_| None);
+    }
     let (mut sent, mut failed) = (0u32, 0u32);
     for _ in 0..p.count {
-        if !p.wait {
-            send_unwaited(world, p).await?;
-            continue;
-        }
         let (from, to) = (world.cluster.node(&p.from)?, world.cluster.node(&p.to)?);
         match lightning::pay(from, to, p.amount_msat).await? {
             lightning::Paid::Sent { .. } => sent += 1,
@@ -86,33 +85,77 @@ async fn refused(world: &World<'_>, p: &PaySpec) -> Result<String> {
     Ok(format!("refused: {}", reasons.join("; ")))
 }
 
-/// Sends one payment and moves on; `wait_for.payments` waits for it later.
-async fn send_unwaited(world: &World<'_>, p: &PaySpec) -> Result<()> {
+/// Has the payee issue every invoice, then hands them to the payer one
+/// after the other in a task of its own, and moves on at once: the payer
+/// may be stuck on its signer (a fault), and the steps after this one must
+/// still run. `wait_for.payments` waits for them.
+async fn dispatch(world: &World<'_>, p: &PaySpec) -> Result<()> {
     let (from, to) = (world.cluster.node(&p.from)?, world.cluster.node(&p.to)?);
-    let invoice = to.invoice(p.amount_msat, None).await?;
-    match from.pay(&invoice.invoice).await {
-        Ok(_) => {}
-        // The payer went down while it was sending (a fault fired
-        // mid-request): whether the payment left is for its own
-        // records to say once it is back (`wait_for.payments`).
-        Err(HarnessError::Rpc { reason, .. }) => world.events.emit(RunEvent::StepNote {
-            text: format!(
-                "{} went down while sending {}",
-                p.from, invoice.payment_hash
-            ),
-            detail: Some(reason),
-        }),
-        Err(e) => return Err(e),
+    let mut requests = Vec::new();
+    for _ in 0..p.count {
+        let invoice = to.invoice(p.amount_msat, None).await?;
+        requests.push((
+            invoice.payment_hash.clone(),
+            from.pay_request(&invoice.invoice),
+        ));
+        world
+            .state()
+            .unwaited
+            .push((p.from.clone(), invoice.payment_hash));
     }
-    world
-        .state()
-        .unwaited
-        .push((p.from.clone(), invoice.payment_hash.clone()));
+    let task = tokio::spawn(async move {
+        let mut refused = Vec::new();
+        for (hash, request) in requests {
+            if let Err(e) = request.send().await {
+                refused.push((hash, e.to_string()));
+            }
+        }
+        refused
+    });
+    world.state().dispatches.push(Dispatch {
+        payer: p.from.clone(),
+        task,
+    });
+    Ok(())
+}
+
+/// Waits for `node`'s payments sent without waiting to have been handed
+/// over; one it did not take (it went down while sending, say) is a line
+/// of the timeline: whether it left is for the node's records to say.
+async fn handed_over(world: &World<'_>, node: &str, limit: Duration) -> Result<()> {
+    let mine: Vec<Dispatch> = {
+        let mut state = world.state();
+        let (mine, rest) = std::mem::take(&mut state.dispatches)
+            .into_iter()
+            .partition(|d| d.payer == node);
+        state.dispatches = rest;
+        mine
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    for d in mine {
+        let refused = tokio::time::timeout_at(deadline, d.task)
+            .await
+            .map_err(|_| HarnessError::Timeout {
+                what: format!("{node}: payments sent without waiting handed over"),
+                after: limit,
+                last: "the node has not answered every payment request yet".to_string(),
+            })?
+            .map_err(|e| HarnessError::component("runner", format!("payment task: {e}")))?;
+        for (hash, why) in refused {
+            world.events.emit(RunEvent::StepNote {
+                text: format!("{node} did not take payment {hash} when it was sent"),
+                detail: Some(why),
+            });
+        }
+    }
     Ok(())
 }
 
 /// Waits until every payment `node` sent without waiting has ended.
 pub async fn wait_unwaited(world: &World<'_>, node: &str, limit: Duration) -> Result<()> {
+    let started = tokio::time::Instant::now();
+    handed_over(world, node, limit).await?;
+    let limit = limit.saturating_sub(started.elapsed());
     let n = world.cluster.node(node)?;
     let mine: Vec<String> = world
         .state()

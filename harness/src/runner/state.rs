@@ -42,6 +42,26 @@ pub struct RunState {
     pub fired: Vec<String>,
     /// Names of the final checks that did not pass.
     pub failed_checks: Vec<String>,
+    /// Payments sent without waiting, being handed to their payer in the
+    /// background: `wait_for.payments` waits for these first.
+    pub dispatches: Vec<Dispatch>,
+}
+
+/// A `pay` step's payments (sent without waiting) on their way to the
+/// payer, one after the other, in a task of their own. The task answers
+/// the payments the payer did not take, with why.
+pub struct Dispatch {
+    pub payer: String,
+    pub task: tokio::task::JoinHandle<Vec<(String, String)>>,
+}
+
+impl Drop for RunState {
+    /// A run that ends before its payments went out stops sending them.
+    fn drop(&mut self) {
+        for d in &self.dispatches {
+            d.task.abort();
+        }
+    }
 }
 
 pub struct World<'a> {
@@ -67,6 +87,7 @@ impl<'a> World<'a> {
                 snapshots: HashMap::new(),
                 fired: Vec::new(),
                 failed_checks: Vec::new(),
+                dispatches: Vec::new(),
             }),
         }
     }

@@ -271,6 +271,9 @@ fn describe_assertion(a: &Assertion) -> String {
             r.component,
             if r.running { "running" } else { "down" }
         ),
+        Assertion::Log(l) if l.count == Some(0) => {
+            format!("{} log has no line with {:?}", l.component, l.contains)
+        }
         Assertion::Log(l) => format!("{} log contains {:?}", l.component, l.contains),
         Assertion::Clock(c) => format!("{} clock {:+}s", c.component, c.offset_secs),
         Assertion::File(f) => match f.size {

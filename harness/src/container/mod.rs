@@ -18,154 +18,12 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+mod spec;
+
+pub use spec::ContainerSpec;
+
 use crate::error::{HarnessError, Result};
-use crate::log::LogSink;
-
-/// What to run. Defaults work; every `with_*` consumes and returns the spec.
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    pub(crate) name: String,
-    pub(crate) image: String,
-    pub(crate) cmd: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    /// (volume key, path in container): the cluster makes one named volume per key.
-    pub(crate) volumes: Vec<(String, String)>,
-    /// Volume keys backed by a tmpfs of this many MiB instead of the disk.
-    pub(crate) tmpfs_mb: Vec<(String, u32)>,
-    pub(crate) published: Vec<u16>,
-    pub(crate) cap_add: Vec<String>,
-    pub(crate) stop_grace: Duration,
-    /// (path, contents, mode) copied in before the first start.
-    pub(crate) files: Vec<(String, Vec<u8>, u32)>,
-    /// Replaces the image's entrypoint.
-    pub(crate) entrypoint: Option<Vec<String>>,
-    /// Host device nodes passed through (e.g. `/dev/fuse`).
-    pub(crate) devices: Vec<String>,
-    /// Docker starts it again when its program exits with an error.
-    pub(crate) restart_on_failure: bool,
-}
-
-impl ContainerSpec {
-    /// `name` is the container's hostname and network alias inside the run.
-    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
-        ContainerSpec {
-            name: name.into(),
-            image: image.into(),
-            cmd: Vec::new(),
-            env: Vec::new(),
-            volumes: Vec::new(),
-            tmpfs_mb: Vec::new(),
-            published: Vec::new(),
-            cap_add: Vec::new(),
-            stop_grace: Duration::from_secs(10),
-            files: Vec::new(),
-            entrypoint: None,
-            devices: Vec::new(),
-            restart_on_failure: false,
-        }
-    }
-
-    /// A file placed in the container before it starts (for secrets: they
-    /// stay out of the command line, the environment and `docker inspect`).
-    pub fn with_file(
-        mut self,
-        path: impl Into<String>,
-        contents: impl Into<Vec<u8>>,
-        mode: u32,
-    ) -> Self {
-        self.files.push((path.into(), contents.into(), mode));
-        self
-    }
-
-    pub fn with_cmd<I, S>(mut self, cmd: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.cmd = cmd.into_iter().map(Into::into).collect();
-        self
-    }
-
-    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Mounts the run's named volume `key` (created on first use) at `path`.
-    pub fn with_volume(mut self, key: impl Into<String>, path: impl Into<String>) -> Self {
-        self.volumes.push((key.into(), path.into()));
-        self
-    }
-
-    /// Backs the volume mounted at `path` by a tmpfs of `size_mb` MiB, so a
-    /// disk-full fault can fill it. Its content lives only while the
-    /// container runs: Docker mounts such a volume on start, unmounts on stop.
-    pub fn with_tmpfs_at(mut self, path: &str, size_mb: u32) -> Self {
-        if let Some((key, _)) = self.volumes.iter().find(|(_, p)| p == path) {
-            self.tmpfs_mb.push((key.clone(), size_mb));
-        }
-        self
-    }
-
-    /// The volume path of the datadir, when the component has one.
-    pub fn volume_paths(&self) -> impl Iterator<Item = &str> {
-        self.volumes.iter().map(|(_, p)| p.as_str())
-    }
-
-    /// Publishes a TCP port on a random host port of 127.0.0.1 (never a fixed one).
-    pub fn with_published_port(mut self, port: u16) -> Self {
-        self.published.push(port);
-        self
-    }
-
-    pub fn with_entrypoint<I, S>(mut self, entrypoint: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.entrypoint = Some(entrypoint.into_iter().map(Into::into).collect());
-        self
-    }
-
-    pub fn with_device(mut self, path: impl Into<String>) -> Self {
-        self.devices.push(path.into());
-        self
-    }
-
-    /// Run it supervised: Docker starts it again when it exits with an
-    /// error, as systemd's `Restart=on-failure` would (not after the
-    /// harness's own kill or stop).
-    pub fn with_restart_on_failure(mut self) -> Self {
-        self.restart_on_failure = true;
-        self
-    }
-
-    /// Moves the volume mounted at `from` to `to` (the power-cut layer
-    /// mounts its view at `from`).
-    pub(crate) fn remount_volume(mut self, from: &str, to: &str) -> Self {
-        for (_, p) in self.volumes.iter_mut() {
-            if p == from {
-                *p = to.to_string();
-            }
-        }
-        self
-    }
-
-    pub fn with_cap_add(mut self, cap: impl Into<String>) -> Self {
-        self.cap_add.push(cap.into());
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL on `stop`.
-    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
-        self.stop_grace = grace;
-        self
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
+use crate::log::{log_excerpt, LogSink};
 
 /// Docker's view of a container's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,7 +277,46 @@ impl Container {
     }
 
     /// Runs `cmd` inside the container and collects its output.
+    /// Runs `cmd` in the container. When it cannot run because the
+    /// container is no longer running, the error says so: how and when the
+    /// container exited and the log lines that look like why, not a bare
+    /// exec failure.
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput> {
+        let out = self.exec_running(cmd).await;
+        if matches!(&out, Ok(o) if o.exit_code == 0) {
+            return out;
+        }
+        match self.not_running().await {
+            Some(why) => Err(HarnessError::component(
+                &self.name,
+                format!("cannot run `{}`: {why}", cmd.join(" ")),
+            )),
+            None => out,
+        }
+    }
+
+    /// Why the container is not running (status, exit code, when, its last
+    /// error lines), or `None` while it runs.
+    pub async fn not_running(&self) -> Option<String> {
+        let info = self.inspect().await.ok()?;
+        let state = info.state.unwrap_or_default();
+        if state.running.unwrap_or(false) {
+            return None;
+        }
+        let log = self.log_text().await;
+        Some(format!(
+            "the container is not running ({}, exit code {}, finished at {}); its log:\n{}",
+            state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".to_string()),
+            state.exit_code.map_or("?".to_string(), |c| c.to_string()),
+            state.finished_at.as_deref().unwrap_or("?"),
+            log_excerpt(&log, 5, 8)
+        ))
+    }
+
+    async fn exec_running(&self, cmd: &[&str]) -> Result<ExecOutput> {
         let what = format!("exec `{}` in {}", cmd.join(" "), self.docker_name);
         let created = self
             .docker
