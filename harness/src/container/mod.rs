@@ -32,6 +32,8 @@ pub struct ContainerStatus {
     pub running: bool,
     pub paused: bool,
     pub exit_code: Option<i64>,
+    /// When it last exited (Docker's RFC 3339 time), if it ever did.
+    pub finished_at: Option<String>,
     /// Restarts Docker made under the restart policy (not the harness's own).
     pub restarts: i64,
 }
@@ -254,6 +256,7 @@ impl Container {
             running: state.running.unwrap_or(false),
             paused: state.paused.unwrap_or(false),
             exit_code: state.exit_code,
+            finished_at: state.finished_at,
             restarts: info.restart_count.unwrap_or(0),
         })
     }
@@ -298,20 +301,16 @@ impl Container {
     /// Why the container is not running (status, exit code, when, its last
     /// error lines), or `None` while it runs.
     pub async fn not_running(&self) -> Option<String> {
-        let info = self.inspect().await.ok()?;
-        let state = info.state.unwrap_or_default();
-        if state.running.unwrap_or(false) {
+        let s = self.status().await.ok()?;
+        if s.running {
             return None;
         }
         let log = self.log_text().await;
         Some(format!(
             "the container is not running ({}, exit code {}, finished at {}); its log:\n{}",
-            state
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "unknown".to_string()),
-            state.exit_code.map_or("?".to_string(), |c| c.to_string()),
-            state.finished_at.as_deref().unwrap_or("?"),
+            s.status,
+            s.exit_code.map_or("?".to_string(), |c| c.to_string()),
+            s.finished_at.as_deref().unwrap_or("?"),
             log_excerpt(&log, 5, 8)
         ))
     }

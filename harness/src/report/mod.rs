@@ -236,7 +236,7 @@ impl RunReport {
             "# {} (seed {}): {}\n\nRun `{}`, {:.1} s. Replay: `{}`\n\n",
             self.scenario,
             self.seed,
-            self.verdict_word(),
+            self.verdict.word(),
             self.run_id,
             self.total_seconds,
             self.replay_command()
@@ -266,10 +266,6 @@ impl RunReport {
             }
         }
         out
-    }
-
-    fn verdict_word(&self) -> &'static str {
-        self.verdict.word()
     }
 
     /// The command that replays this run.

@@ -139,10 +139,10 @@ async fn channels(world: &World<'_>, c: &ChannelsAssert) -> Result<()> {
         c.count,
         c.state.map(|s| format!(" {s:?}")).unwrap_or_default()
     );
-    wait::until(&what, lightning::STEP, || async {
+    until_passes(&what, lightning::STEP, || async {
         let chans = n.channels().await.map_err(|e| e.to_string())?;
         let states: Vec<ChannelState> = chans.iter().map(|c| c.state).collect();
-        judged(checker::channels(&c.node, c.count, c.state, &states)).map_err(|e| e.to_string())
+        Ok(checker::channels(&c.node, c.count, c.state, &states))
     })
     .await
 }
@@ -151,14 +151,13 @@ async fn channels(world: &World<'_>, c: &ChannelsAssert) -> Result<()> {
 async fn running(world: &World<'_>, r: &RunningAssert) -> Result<()> {
     let c = world.cluster.container(&r.component)?;
     let want = if r.running { "running" } else { "down" };
-    wait::until(
+    until_passes(
         &format!("{} {want}", r.component),
         Duration::from_secs(30),
         || async {
             let s = c.status().await.map_err(|e| e.to_string())?;
             let up = s.running && !s.paused;
-            judged(checker::running(&r.component, r.running, up, &s.status))
-                .map_err(|e| e.to_string())
+            Ok(checker::running(&r.component, r.running, up, &s.status))
         },
     )
     .await
@@ -169,7 +168,7 @@ async fn running(world: &World<'_>, r: &RunningAssert) -> Result<()> {
 /// writing the offset file).
 async fn clock(world: &World<'_>, c: &ClockAssert) -> Result<()> {
     let container = world.cluster.container(&c.component)?;
-    wait::until(
+    until_passes(
         &format!("{}: clock {:+}s", c.component, c.offset_secs),
         Duration::from_secs(10),
         || async {
@@ -183,8 +182,7 @@ async fn clock(world: &World<'_>, c: &ClockAssert) -> Result<()> {
                 .parse()
                 .map_err(|_| format!("date said {:?}", out.stdout))?;
             let ours = vls_recovery::backup::now_ms() as i64 / 1000;
-            let skew = theirs - ours;
-            judged(checker::clock(&c.component, skew, c.offset_secs)).map_err(|e| e.to_string())
+            Ok(checker::clock(&c.component, theirs - ours, c.offset_secs))
         },
     )
     .await?;

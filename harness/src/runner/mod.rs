@@ -194,15 +194,11 @@ async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
         label: "checks".to_string(),
         took: t.elapsed(),
     });
-    let failed: Vec<String> = checks
+    let failed: Vec<&crate::report::CheckResult> = checks.iter().filter(|c| !c.passed()).collect();
+    world.state().failed_checks = failed.iter().map(|c| c.name.clone()).collect();
+    let failed: Vec<String> = failed
         .iter()
-        .filter(|c| !c.passed())
         .map(|c| format!("{} ({}): {}", c.name, c.verdict.word(), c.detail))
-        .collect();
-    world.state().failed_checks = checks
-        .iter()
-        .filter(|c| !c.passed())
-        .map(|c| c.name.clone())
         .collect();
     for c in checks {
         world.events.emit(RunEvent::CheckDone(c));

@@ -4,6 +4,7 @@
 //! file, line, column, field and what was expected. The format is
 //! documented in docs/scenarios.md; its JSON Schema comes from [`spec`].
 
+mod expect;
 pub mod matrix;
 mod model;
 pub mod spec;
