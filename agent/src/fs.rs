@@ -24,6 +24,7 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyWrite, Request, TimeOrNow,
 };
 
+use crate::crash_point::CrashPoints;
 use crate::pages::BufferedFile;
 
 mod ops;
@@ -129,6 +130,10 @@ impl Inner {
             .map_err(errno)
     }
 
+    fn is_dirty(&mut self, ino: u64) -> bool {
+        self.files.get(&ino).is_some_and(BufferedFile::is_dirty)
+    }
+
     fn buffered(&mut self, ino: u64) -> Result<&mut BufferedFile, i32> {
         if !self.files.contains_key(&ino) {
             let rel = self.rel(ino)?;
@@ -198,13 +203,22 @@ fn errno(e: std::io::Error) -> i32 {
 
 /// The FUSE side: every call locks the shared state (the kernel sends one
 /// request at a time per session, so the lock is never contended for long).
-pub struct BufferFs(pub Arc<Mutex<Inner>>);
+/// A crash point holds its fsync without the lock, so a process crash
+/// meanwhile can still write everything back.
+pub struct BufferFs {
+    inner: Arc<Mutex<Inner>>,
+    points: CrashPoints,
+}
 
 impl BufferFs {
+    pub fn new(inner: Arc<Mutex<Inner>>, points: CrashPoints) -> Self {
+        BufferFs { inner, points }
+    }
+
     fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock already aborted a request; the state
         // itself is still consistent enough to flush on exit.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -359,6 +373,13 @@ impl Filesystem for BufferFs {
     }
 
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
+        let held = {
+            let mut inner = self.inner();
+            inner.rel(ino).map(|rel| (rel, inner.is_dirty(ino)))
+        };
+        if let Ok((rel, dirty)) = held {
+            self.points.before_fsync(&rel, dirty);
+        }
         reply_empty(reply, self.inner().fsync(ino));
     }
 

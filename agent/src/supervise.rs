@@ -6,10 +6,12 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fuser::MountOption;
 
+use crate::crash_point::{CrashPoints, CONTROL_DIR};
 use crate::fs::{BufferFs, Inner};
 
 const FORWARDED: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
@@ -48,12 +50,16 @@ pub fn run(lower: &Path, mount: &Path, pid_file: &Path, command: &[String]) -> E
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 
     let inner = Arc::new(Mutex::new(Inner::new(lower.to_path_buf())));
+    let control = Path::new(CONTROL_DIR);
+    CrashPoints::clear(control);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let points = CrashPoints::new(control.to_path_buf(), shutdown.clone());
     let options = [
         MountOption::FSName("vls-chaos-fusebuf".into()),
         MountOption::RW,
         MountOption::AllowOther,
     ];
-    let session = match fuser::spawn_mount2(BufferFs(inner.clone()), mount, &options) {
+    let session = match fuser::spawn_mount2(BufferFs::new(inner.clone(), points), mount, &options) {
         Ok(s) => s,
         Err(e) => return fail(&format!("mounting {}", mount.display()), e),
     };
@@ -97,6 +103,8 @@ pub fn run(lower: &Path, mount: &Path, pid_file: &Path, command: &[String]) -> E
     for (path, e) in &failed {
         eprintln!("vls-chaos-agent: writing back {}: {e}", path.display());
     }
+    // A crash point still holding an fsync would keep the unmount waiting.
+    shutdown.store(true, Ordering::SeqCst);
     drop(session);
     match status {
         Ok(s) => match (s.code(), s.signal()) {

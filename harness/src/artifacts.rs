@@ -27,9 +27,16 @@ fn state_db(signer: &Signer) -> String {
 /// Reads a vlsd's state and parses it with the recovery library. A running
 /// vlsd is frozen for the copy so the file is not read mid-write.
 pub async fn snapshot_signer(signer: &Signer) -> Result<(Snapshot, Vec<u8>)> {
+    snapshot_signer_frozen(signer, true).await
+}
+
+/// As [`snapshot_signer`], without the freeze when `freeze` is false: for a
+/// vlsd its power-cut layer holds mid-fsync, which is already still and
+/// cannot be frozen (the cgroup freezer waits for the fsync to return).
+pub async fn snapshot_signer_frozen(signer: &Signer, freeze: bool) -> Result<(Snapshot, Vec<u8>)> {
     let c = signer.container();
     let status = c.status().await?;
-    let freeze = status.running && !status.paused;
+    let freeze = freeze && status.running && !status.paused;
     if freeze {
         c.pause().await?;
     }

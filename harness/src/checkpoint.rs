@@ -5,12 +5,14 @@
 //! the node itself at a signer breakpoint until the fault is in place.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use regex_lite::Regex;
 
 use crate::cluster::Cluster;
 use crate::component::EventCursor;
+use crate::contained::CONTROL_DIR;
 use crate::error::{HarnessError, Result};
 use crate::node::NodeEvent;
 use crate::scenario::{EventKind, SignerMoment, Trigger};
@@ -62,6 +64,22 @@ pub enum Watch {
         nth: u32,
         id: u64,
     },
+    /// A crash point in the component's power-cut layer; the layer says
+    /// on stderr (the container's log) when it holds the fsync.
+    Fsync {
+        component: String,
+        id: String,
+        log: Box<Watch>,
+    },
+}
+
+/// What stays held after a trigger is reached, until the fault is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// A signer request the node holds (node, breakpoint id).
+    SignerCall { node: String, id: u64 },
+    /// An fsync the component's power-cut layer holds (component, crash point id).
+    Fsync { component: String, id: String },
 }
 
 /// What was seen when a trigger was reached.
@@ -69,8 +87,8 @@ pub enum Watch {
 pub struct Reached {
     /// The event or log line that completed the count.
     pub evidence: String,
-    /// A signer request the node holds (node, breakpoint id) until released.
-    pub held: Option<(String, u64)>,
+    /// What is held until released.
+    pub held: Option<Held>,
 }
 
 /// How long one long poll for a breakpoint hit waits before asking again.
@@ -129,6 +147,12 @@ impl Watch {
                     id: b.id,
                 })
             }
+            Trigger::Fsync {
+                component,
+                file,
+                nth,
+                ..
+            } => arm_fsync(cluster, component, file, *nth).await,
         }
     }
 
@@ -192,7 +216,7 @@ impl Watch {
                                                 "answered by vlsd, answer not yet seen by the node",
                                         }
                                     ),
-                                    held: Some((node, id)),
+                                    held: Some(Held::SignerCall { node, id }),
                                 });
                             }
                             if b.released {
@@ -220,6 +244,22 @@ impl Watch {
                     }
                 }
             }
+            Watch::Fsync { component, id, log } => {
+                let path = match log.as_ref() {
+                    Watch::Log { path, .. } => Some(path.clone()),
+                    _ => None,
+                };
+                let seen = log.reached_log().await?;
+                let during = path
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|text| request_in_flight(&text, &id))
+                    .map(|r| format!(", inside {r}"))
+                    .unwrap_or_default();
+                Ok(Reached {
+                    evidence: format!("{component}: {}{during}", agent_line(&seen.evidence)),
+                    held: Some(Held::Fsync { component, id }),
+                })
+            }
             log @ Watch::Log { .. } => log.reached_log().await,
         }
     }
@@ -230,6 +270,10 @@ impl Watch {
             Watch::Event { node, .. } | Watch::Breakpoint { node, .. } => Err(
                 HarnessError::component(node, "internal: a node watch read as a log watch"),
             ),
+            Watch::Fsync { component, .. } => Err(HarnessError::component(
+                component,
+                "internal: an fsync watch read as a log watch",
+            )),
             Watch::Log {
                 path,
                 mut offset,
@@ -259,6 +303,59 @@ impl Watch {
             }
         }
     }
+}
+
+/// Crash point ids, unique within the harness process (a container's
+/// points are cleared when it boots, so they need be no more unique).
+static NEXT_CRASH_POINT: AtomicU64 = AtomicU64::new(1);
+
+/// Arms the component's power-cut layer at the `nth` fsync of `file`
+/// (see the agent's `crash_point` module for the protocol).
+async fn arm_fsync(cluster: &Cluster, component: &str, file: &str, nth: u32) -> Result<Watch> {
+    let container = cluster.container(component)?;
+    let id = format!("cp{}", NEXT_CRASH_POINT.fetch_add(1, Ordering::Relaxed));
+    let path = container.logs().path().to_path_buf();
+    let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let pattern = Regex::new(&format!(r"vls-chaos-agent: hold {id} reached:"))
+        .map_err(|e| HarnessError::component("checkpoint", e.to_string()))?;
+    // `file` is checked to hold only `[A-Za-z0-9._/-]` when the scenario loads.
+    let script = format!(
+        "mkdir -p {CONTROL_DIR} && printf '%s' '{id} {nth} {file}' > {CONTROL_DIR}/hold.tmp && mv {CONTROL_DIR}/hold.tmp {CONTROL_DIR}/hold"
+    );
+    container.exec(&["sh", "-c", &script]).await?;
+    Ok(Watch::Fsync {
+        component: component.to_string(),
+        id,
+        log: Box::new(Watch::Log {
+            path,
+            offset,
+            pattern,
+            nth: 1,
+        }),
+    })
+}
+
+/// Lets a held fsync go on (nothing to do if the fault took the container down).
+pub async fn release_fsync(cluster: &Cluster, component: &str, id: &str) -> Result<()> {
+    let container = cluster.container(component)?;
+    container
+        .exec(&["touch", &format!("{CONTROL_DIR}/release-{id}")])
+        .await
+        .map(|_| ())
+}
+
+/// The last request vlsd logged it got before crash point `id` held its
+/// fsync: the request whose state write was held.
+fn request_in_flight(log: &str, id: &str) -> Option<String> {
+    let hold = log.find(&format!("hold {id} reached:"))?;
+    let got = Regex::new(r"signer got request (\d+) dbid (\d+) - (\w+)").ok()?;
+    let c = got.captures_iter(&log[..hold]).last()?;
+    Some(format!("request {} (dbid {}) {}", &c[1], &c[2], &c[3]))
+}
+
+/// The agent's announcement without its prefix, for the timeline.
+fn agent_line(line: &str) -> &str {
+    line.find("hold ").map(|i| &line[i..]).unwrap_or(line)
 }
 
 /// A request name as a whole word, so `SignRemoteCommitmentTx` does not
@@ -299,6 +396,19 @@ mod tests {
         assert!(p.is_match("INFO handle SignRemoteCommitmentTx(..)"));
         assert!(!p.is_match("INFO handle SignRemoteCommitmentTx2(..)"));
         assert!(request_pattern("Sign.*").is_err());
+    }
+
+    #[test]
+    fn the_request_in_flight_is_the_last_one_before_the_hold() {
+        let log = "signer got request 7 dbid 0 - PreapproveInvoice(..)\n\
+                   signer got request 8 dbid 3 - SignRemoteCommitmentTx2(..)\n\
+                   vls-chaos-agent: hold cp2 reached: fsync #1 of regtest/redb\n\
+                   signer got request 9 dbid 3 - ValidateRevocation(..)\n";
+        assert_eq!(
+            request_in_flight(log, "cp2").as_deref(),
+            Some("request 8 (dbid 3) SignRemoteCommitmentTx2")
+        );
+        assert_eq!(request_in_flight(log, "cp3"), None);
     }
 
     #[tokio::test]

@@ -12,6 +12,9 @@ pub const DURABLE_DATADIR: &str = "/data.durable";
 pub const AGENT_BIN: &str = "/usr/local/bin/vls-chaos-agent";
 /// Where the power-cut layer's agent records the pid of the program it runs.
 pub const CHILD_PID_FILE: &str = "/run/vls-chaos/child.pid";
+/// Where the power-cut layer reads its crash points (`hold`,
+/// `release-<id>`; see the agent's `crash_point` module).
+pub const CONTROL_DIR: &str = "/run/vls-chaos";
 /// libfaketime's offset file, `+0` at start; `clock_skew` rewrites it.
 pub const FAKETIME_FILE: &str = "/run/vls-chaos/faketime";
 

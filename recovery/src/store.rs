@@ -49,8 +49,31 @@ fn redb_err(path: &Path, e: impl std::fmt::Display) -> RecoveryError {
 }
 
 /// Reads the whole store at `db_path` (`<datadir>/<network>/redb`).
+/// A damaged file is an error naming it: redb asserts on some damage (a
+/// zeroed region header) instead of returning `Corrupted`, and a recovery
+/// tool must say what it found, not die on it.
 pub fn read(db_path: &Path) -> Result<RawStore, RecoveryError> {
-    read_db(&open(db_path)?, db_path)
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_db(&open(db_path)?, db_path)
+    }));
+    match read {
+        Ok(r) => r,
+        Err(panic) => Err(redb_err(
+            db_path,
+            format!(
+                "the database is damaged: redb failed reading it ({})",
+                panic_message(panic.as_ref())
+            ),
+        )),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".to_string())
 }
 
 /// Opens an existing store, taking redb's exclusive lock on it.
@@ -238,6 +261,25 @@ pub fn write_new(network_dir: &Path, store: &RawStore) -> Result<(), RecoveryErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zeroed_page_is_an_error_naming_the_file_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RawStore {
+            signer_id: [9; 16],
+            entries: BTreeMap::new(),
+        };
+        write_new(dir.path(), &store).expect("write");
+        let path = dir.path().join(DB_FILE);
+        let mut bytes = std::fs::read(&path).expect("read file");
+        let end = bytes.len().min(8192);
+        bytes[4096..end].fill(0);
+        std::fs::write(&path, &bytes).expect("damage");
+        let err = read(&path).expect_err("a damaged store must not read");
+        assert_eq!(err.code(), "E-STATE-INVALID");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+    }
 
     #[test]
     fn write_then_read_is_identical() {

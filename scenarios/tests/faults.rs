@@ -23,6 +23,37 @@ async fn can_connect(cluster: &Cluster, from: &str) -> anyhow::Result<bool> {
     Ok(out.exit_code == 0)
 }
 
+/// How many of `n` TCP connects from `from` to bitcoind's RPC port
+/// succeed, each given 5 s (room for a retransmitted SYN).
+async fn connect_probes(cluster: &Cluster, from: &str, n: u32) -> anyhow::Result<u32> {
+    let script = format!(
+        "ok=0; for i in $(seq {n}); do timeout 5 bash -c 'exec 3<>/dev/tcp/bitcoind/18443' && ok=$((ok+1)); done; echo $ok"
+    );
+    let out = cluster
+        .container(from)?
+        .exec(&["bash", "-c", &script])
+        .await?;
+    Ok(out.stdout.trim().parse()?)
+}
+
+/// Packets the statistic (loss) rules in `from`'s namespace have dropped.
+async fn dropped_packets(cluster: &Cluster, from: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for chain in ["INPUT", "OUTPUT"] {
+        let out = cluster
+            .container(from)?
+            .exec(&["iptables", "-L", chain, "-v", "-x", "-n"])
+            .await?;
+        total += out
+            .stdout
+            .lines()
+            .filter(|l| l.contains("statistic"))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 async fn clock_offset(cluster: &Cluster, name: &str) -> anyhow::Result<i64> {
     let out = cluster.container(name)?.exec(&["date", "+%s"]).await?;
     let theirs: i64 = out.stdout.trim().parse()?;
@@ -64,7 +95,8 @@ async fn faults_are_real_and_heal() -> anyhow::Result<()> {
     inj.heal(&cluster, alice).await?;
     assert!(can_connect(&cluster, alice).await?, "connect after heal");
 
-    // Packet loss: the rules are in the namespace, and gone after heal.
+    // Packet loss: packets really are dropped (the kernel's own count of
+    // what the loss rules dropped, after traffic), and none after heal.
     inj.apply(
         &cluster,
         &Fault::PacketLoss {
@@ -73,19 +105,25 @@ async fn faults_are_real_and_heal() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let rules = cluster
-        .container(alice)?
-        .exec(&["iptables", "-S"])
-        .await?
-        .stdout;
-    assert_eq!(rules.matches("--every 4").count(), 2, "{rules}");
+    let probes = 12;
+    let answered = connect_probes(&cluster, alice, probes).await?;
+    let dropped = dropped_packets(&cluster, alice).await?;
+    println!("packet loss: {answered} of {probes} connects answered, {dropped} packets dropped");
+    // Each answered connect is at least 5 packets through the rules (SYN,
+    // ACK, FIN out; SYN-ACK, FIN in), so dropping every 4th drops well over
+    // one per two probes; TCP retransmits, so most still connect.
+    assert!(
+        dropped > 0 && dropped >= u64::from(answered) / 2,
+        "{dropped} packets dropped for {answered} answered connects"
+    );
+    assert!(answered > 0, "no connect got through a 25% loss");
     inj.heal(&cluster, alice).await?;
-    let rules = cluster
-        .container(alice)?
-        .exec(&["iptables", "-S"])
-        .await?
-        .stdout;
-    assert!(!rules.contains("statistic"), "{rules}");
+    assert_eq!(
+        dropped_packets(&cluster, alice).await?,
+        0,
+        "loss rules left after heal"
+    );
+    assert_eq!(connect_probes(&cluster, alice, probes).await?, probes);
 
     // Clock skew: the container's wall clock moves, and comes back.
     let before = clock_offset(&cluster, alice).await?;
@@ -277,11 +315,12 @@ async fn power_cut_loses_unsynced_writes_and_delay_holds_packets() -> anyhow::Re
     inj.heal(&cluster, dave).await?;
     let after = connect_ms(&cluster, dave).await?;
     println!("connect: {before} ms before, {delayed} ms delayed, {after} ms after heal");
+    // A lower bound only: the SYN was held 400 ms. How fast things are
+    // without the delay is the machine's, not the fault's.
     assert!(
         delayed >= 400,
         "connect took {delayed} ms under a 400 ms delay"
     );
-    assert!(after < 400, "connect took {after} ms after heal");
     let rules = c.exec(&["iptables", "-S"]).await?.stdout;
     assert!(!rules.contains("NFQUEUE"), "{rules}");
 

@@ -307,7 +307,67 @@ impl Bitcoind {
             .call("sendtoaddress", vec![json!(address), json!(btc)])
             .await?;
         tracing::info!(component = %self.container.name(), txid = %txid, sat, "sent");
+        self.ensure_in_mempool(&txid).await?;
         Ok(txid)
+    }
+
+    /// The wallet keeps and returns a transaction the mempool refused
+    /// (`sendtoaddress` does not fail then), and a block mined next leaves
+    /// it out: seen once in CI as a node funded with nothing. So each send
+    /// is checked; a refused one is offered again once, and if the mempool
+    /// still says no, the error carries its reason.
+    async fn ensure_in_mempool(&self, txid: &str) -> Result<()> {
+        if self.in_mempool(txid).await? {
+            return Ok(());
+        }
+        let tx: Value = self.call("gettransaction", vec![json!(txid)]).await?;
+        let confirmations = tx.get("confirmations").and_then(Value::as_i64);
+        if confirmations.is_some_and(|c| c > 0) {
+            return Ok(());
+        }
+        let hex = tx.get("hex").and_then(Value::as_str).unwrap_or_default();
+        let test: Value = self.call("testmempoolaccept", vec![json!([hex])]).await?;
+        let reason = test
+            .pointer("/0/reject-reason")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given")
+            .to_string();
+        tracing::warn!(component = %self.container.name(), txid, reason = %reason, "the wallet's transaction is not in the mempool; offering it again");
+        let again = self
+            .call::<String>("sendrawtransaction", vec![json!(hex)])
+            .await;
+        if again.is_ok() && self.in_mempool(txid).await? {
+            return Ok(());
+        }
+        Err(HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: "sendtoaddress".to_string(),
+            reason: format!(
+                "transaction {txid} is in the wallet but the mempool refuses it: {reason} (offered again: {again:?}; wallet's view: {tx})"
+            ),
+        })
+    }
+
+    /// Fails, with the wallet's view of it, unless `txid` is in a block.
+    pub async fn ensure_confirmed(&self, txid: &str) -> Result<()> {
+        let tx: Value = self.call("gettransaction", vec![json!(txid)]).await?;
+        match tx.get("confirmations").and_then(Value::as_i64) {
+            Some(c) if c > 0 => Ok(()),
+            _ => Err(HarnessError::Rpc {
+                component: self.container.name().to_string(),
+                method: "gettransaction".to_string(),
+                reason: format!(
+                    "transaction {txid} is not in a block (in mempool: {}); wallet's view: {tx}",
+                    self.in_mempool(txid).await?
+                ),
+            }),
+        }
+    }
+
+    async fn in_mempool(&self, txid: &str) -> Result<bool> {
+        let entry: std::result::Result<Value, _> =
+            self.call("getmempoolentry", vec![json!(txid)]).await;
+        Ok(entry.is_ok())
     }
 
     /// Trusted (confirmed, mature) wallet balance in satoshis.

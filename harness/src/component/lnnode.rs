@@ -488,7 +488,7 @@ async fn call<T: DeserializeOwned>(
     let resp = req
         .send()
         .await
-        .map_err(|e| rpc(format!("no answer: {e}")))?;
+        .map_err(|e| rpc(format!("no answer: {}", with_causes(&e))))?;
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(|e| rpc(e.to_string()))?;
     if !status.is_success() {
@@ -540,4 +540,17 @@ impl PayRequest {
             .unwrap_or_default()
             .to_string())
     }
+}
+
+/// An error with its causes (`connection refused`, `reset by peer`): a
+/// request error alone says only that sending failed.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -19,44 +19,45 @@ pub(super) async fn corrupt(
     path: &str,
     corruption: Corruption,
     rng: &mut ChaCha8Rng,
-) -> Result<String> {
+) -> Result<(String, Option<String>)> {
     match corruption {
         Corruption::Delete => {
             cluster.resources().remove_file(container, path).await?;
-            Ok(format!("deleted {path}"))
+            Ok((format!("deleted {path}"), None))
         }
         Corruption::FlipBits { count } => {
-            rewrite(container, path, |data| {
+            let mut chosen = String::new();
+            let detail = rewrite(container, path, |data| {
                 let size = data.len();
                 let offsets = flip_bits(data, count, rng)?;
+                chosen = format!("bit offsets {offsets:?} of {size} bytes");
                 Ok(format!(
                     "flipped {} bits of {path} ({size} bytes) at bit offsets {offsets:?}",
                     offsets.len()
                 ))
             })
-            .await
+            .await?;
+            Ok((detail, Some(chosen)))
         }
-        Corruption::Zero { offset, len } => {
-            rewrite(container, path, |data| {
-                let size = data.len() as u64;
-                let end = offset.saturating_add(len).min(size);
-                if offset >= size {
-                    return Err(format!("offset {offset} is past the end ({size} bytes)"));
-                }
-                data[offset as usize..end as usize].fill(0);
-                Ok(format!("zeroed bytes {offset}..{end} of {path}"))
-            })
-            .await
-        }
-        Corruption::Truncate { len } => {
-            rewrite(container, path, |data| {
-                let size = data.len() as u64;
-                let keep = len.min(size);
-                data.truncate(keep as usize);
-                Ok(format!("truncated {path} from {size} to {keep} bytes"))
-            })
-            .await
-        }
+        Corruption::Zero { offset, len } => rewrite(container, path, |data| {
+            let size = data.len() as u64;
+            let end = offset.saturating_add(len).min(size);
+            if offset >= size {
+                return Err(format!("offset {offset} is past the end ({size} bytes)"));
+            }
+            data[offset as usize..end as usize].fill(0);
+            Ok(format!("zeroed bytes {offset}..{end} of {path}"))
+        })
+        .await
+        .map(|d| (d, None)),
+        Corruption::Truncate { len } => rewrite(container, path, |data| {
+            let size = data.len() as u64;
+            let keep = len.min(size);
+            data.truncate(keep as usize);
+            Ok(format!("truncated {path} from {size} to {keep} bytes"))
+        })
+        .await
+        .map(|d| (d, None)),
     }
 }
 

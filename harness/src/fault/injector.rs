@@ -1,7 +1,7 @@
 //! The [`Injector`]: applies faults to a run's components, keeps the ones
 //! still in force, heals them, and puts network faults back after a restart.
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::Cluster;
@@ -32,6 +32,9 @@ enum Undo {
 struct Active {
     fault: Fault,
     undo: Undo,
+    /// A seeded choice the fault keeps when it is re-applied (the packet
+    /// a loss pattern starts at).
+    phase: u32,
 }
 
 /// Applies faults with randomness from the run's seed and remembers the
@@ -39,6 +42,10 @@ struct Active {
 pub struct Injector {
     rng: ChaCha8Rng,
     active: Vec<Active>,
+    /// Seeded choices made since last taken, for the report.
+    choices: Vec<String>,
+    /// The phase the fault being inflicted chose.
+    phase: u32,
 }
 
 impl Injector {
@@ -47,7 +54,15 @@ impl Injector {
             // A stream of its own, so adding a fault does not shift other draws.
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473),
             active: Vec::new(),
+            choices: Vec::new(),
+            phase: 0,
         }
+    }
+
+    /// The seeded choices made since the last call (bit offsets, a loss
+    /// pattern's phase): what one seed must choose again.
+    pub fn take_choices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.choices)
     }
 
     /// Faults in force, oldest first.
@@ -84,6 +99,7 @@ impl Injector {
             self.active.push(Active {
                 fault: fault.clone(),
                 undo,
+                phase: self.phase,
             });
         }
         Ok(detail)
@@ -144,10 +160,14 @@ impl Injector {
                 (Some(Undo::Rules(rules)), detail)
             }
             Fault::PacketLoss { every, .. } => {
-                let rules = net::packet_loss(container, *every).await?;
+                let phase = self.rng.random_range(0..*every);
+                self.phase = phase;
+                self.choices
+                    .push(format!("{fault}: the pattern starts at packet {phase}"));
+                let rules = net::packet_loss(container, *every, phase).await?;
                 (
                     Some(Undo::Rules(rules)),
-                    format!("dropping every {every}th packet each way"),
+                    format!("dropping every {every}th packet each way, from packet {phase}"),
                 )
             }
             Fault::Delay { ms, .. } => {
@@ -160,8 +180,11 @@ impl Injector {
             Fault::Corrupt {
                 path, corruption, ..
             } => {
-                let detail =
+                let (detail, choice) =
                     file::corrupt(cluster, container, path, *corruption, &mut self.rng).await?;
+                if let Some(choice) = choice {
+                    self.choices.push(format!("{fault}: {choice}"));
+                }
                 (None, detail)
             }
             Fault::DiskFull { .. } => {
@@ -241,7 +264,9 @@ impl Injector {
                     peer,
                     direction,
                 } => net::partition(cluster, target, peer, *direction).await?,
-                Fault::PacketLoss { every, .. } => net::packet_loss(container, *every).await?,
+                Fault::PacketLoss { every, .. } => {
+                    net::packet_loss(container, *every, a.phase).await?
+                }
                 _ => continue,
             };
             tracing::info!(component = %name, fault = %a.fault, "network fault re-applied after restart");

@@ -30,19 +30,25 @@ pub(super) async fn partition(
     Ok(rules)
 }
 
-/// Drops every `every`-th packet in each direction between the target and
+/// Drops every `every`-th packet, from packet `phase` on (the seed's
+/// choice), in each direction between the target and
 /// the other components. Loopback and the gateway (the harness's own
 /// requests through published ports) are left alone: the fault is on the
 /// links a scenario is about, not on the test's control channel.
-pub(super) async fn packet_loss(container: &Container, every: u32) -> Result<Vec<Vec<String>>> {
+pub(super) async fn packet_loss(
+    container: &Container,
+    every: u32,
+    phase: u32,
+) -> Result<Vec<Vec<String>>> {
     let gateway = container.gateway_address().await?;
-    let rules = packet_loss_rules(&gateway, every);
+    let rules = packet_loss_rules(&gateway, every, phase);
     add_rules(container, &rules).await?;
     Ok(rules)
 }
 
-fn packet_loss_rules(gateway: &str, every: u32) -> Vec<Vec<String>> {
+fn packet_loss_rules(gateway: &str, every: u32, phase: u32) -> Vec<Vec<String>> {
     let every = every.to_string();
+    let phase = phase.to_string();
     [("INPUT", "-i", "-s"), ("OUTPUT", "-o", "-d")]
         .iter()
         .map(|(chain, iface, addr)| {
@@ -61,7 +67,7 @@ fn packet_loss_rules(gateway: &str, every: u32) -> Vec<Vec<String>> {
                 "--every",
                 &every,
                 "--packet",
-                "0",
+                &phase,
                 "-j",
                 "DROP",
             ])
@@ -201,7 +207,7 @@ mod tests {
 
     #[test]
     fn packet_loss_spares_loopback_and_the_gateway() {
-        let rules = packet_loss_rules("172.18.0.1", 5);
+        let rules = packet_loss_rules("172.18.0.1", 5, 0);
         assert_eq!(
             rules[0].join(" "),
             "INPUT ! -i lo ! -s 172.18.0.1 -m statistic --mode nth --every 5 --packet 0 \

@@ -78,6 +78,16 @@ pub enum RunEvent {
         detail: String,
     },
     CheckDone(CheckResult),
+    /// A choice the run's seed made (bit offsets, a loss pattern's phase):
+    /// the same seed must make it again.
+    Chosen {
+        text: String,
+    },
+    /// The figures the run ended with (each party's total), read for the
+    /// final checks: what one seed must end with again.
+    Figures {
+        lines: Vec<String>,
+    },
     /// The run failed; the first failure is the run's error.
     RunFailed {
         error: String,

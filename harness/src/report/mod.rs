@@ -69,6 +69,8 @@ pub enum EntryKind {
     Armed,
     Fired,
     Check,
+    /// A choice the seed made.
+    Chosen,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +158,10 @@ pub struct Stable {
     pub steps: Vec<String>,
     pub checkpoints: Vec<String>,
     pub checks: Vec<String>,
+    /// The seed's choices, in the order made.
+    pub choices: Vec<String>,
+    /// Each party's total at the end (or why the scenario does not pin it).
+    pub figures: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +181,12 @@ pub struct RunReport {
     /// Checkpoints in the order they fired (then the ones that never did).
     pub checkpoints: Vec<CheckpointResult>,
     pub checks: Vec<CheckResult>,
+    /// Choices the seed made (bit offsets, loss phases), in order.
+    pub choices: Vec<String>,
+    /// Each party's total at the end, as the final checks read it.
+    pub figures: Vec<String>,
+    /// Why the scenario's figures are not pinned (`[expect] figures_vary`).
+    pub figures_vary: Option<String>,
     pub timeline: Vec<Entry>,
 }
 
@@ -195,6 +207,9 @@ impl RunReport {
             steps: Vec::new(),
             checkpoints: Vec::new(),
             checks: Vec::new(),
+            choices: Vec::new(),
+            figures: Vec::new(),
+            figures_vary: None,
             timeline: Vec::new(),
         }
     }
@@ -227,6 +242,11 @@ impl RunReport {
                 .iter()
                 .map(|c| format!("{}: {}", c.name, c.verdict.word()))
                 .collect(),
+            choices: self.choices.clone(),
+            figures: match &self.figures_vary {
+                Some(why) => vec![format!("not pinned: {why}")],
+                None => self.figures.clone(),
+            },
         }
     }
 

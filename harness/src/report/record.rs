@@ -133,6 +133,11 @@ impl Reporter for RunReport {
                 self.line(at, EntryKind::Check, &c.name, Some(c.detail.clone()));
                 self.checks.push(c.clone());
             }
+            RunEvent::Chosen { text } => {
+                self.line(at, EntryKind::Chosen, text, None);
+                self.choices.push(text.clone());
+            }
+            RunEvent::Figures { lines } => self.figures.clone_from(lines),
             RunEvent::RunFailed { error } => {
                 self.verdict = Verdict::Fail;
                 self.error.get_or_insert_with(|| error.clone());

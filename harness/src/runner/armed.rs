@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 
-use crate::checkpoint::{Reached, Watch};
+use crate::checkpoint::{release_fsync, Held, Reached, Watch};
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::fault::Fault;
@@ -129,27 +129,32 @@ impl<'a> Armed<'a> {
 /// signer request is let go afterwards, if the fault left it running.
 async fn fire(world: &World<'_>, watch: Watch, fault: &Fault) -> Result<(Reached, String)> {
     let mut reached = watch.reached(world.cluster).await?;
-    if let Some((node, _)) = &reached.held {
-        // The node is still, so vlsd's state is the one this moment of
-        // the exchange left.
-        let state = signer_commitments(world.cluster, node).await;
-        reached.evidence = format!("{}; {state}", reached.evidence);
+    // The node (or vlsd, mid-fsync) is still, so vlsd's state on disk is
+    // the one this moment left: what a power cut now would keep.
+    let signer_node = match &reached.held {
+        Some(Held::SignerCall { node, .. }) => Some((node.as_str(), true)),
+        Some(Held::Fsync { component, .. }) => component.strip_prefix("vlsd-").map(|n| (n, false)),
+        None => None,
+    };
+    if let Some((node, freeze)) = signer_node {
+        let state = signer_commitments(world.cluster, node, freeze).await;
+        reached.evidence = format!("{}; durable: {state}", reached.evidence);
     }
     let applied = world.apply_fault(fault).await;
-    if let Some((node, id)) = &reached.held {
-        release_held(world.cluster, node, *id).await;
+    if let Some(held) = &reached.held {
+        release_held(world.cluster, held).await;
     }
     Ok((reached, applied?))
 }
 
 /// vlsd's commitment numbers for each of `node`'s channels, from its state
 /// on disk (read while the container is paused).
-async fn signer_commitments(cluster: &Cluster, node: &str) -> String {
+async fn signer_commitments(cluster: &Cluster, node: &str, freeze: bool) -> String {
     let signer = match cluster.signer(node) {
         Ok(s) => s,
         Err(e) => return format!("vlsd state not read: {e}"),
     };
-    match crate::artifacts::snapshot_signer(signer).await {
+    match crate::artifacts::snapshot_signer_frozen(signer, freeze).await {
         Ok((snapshot, _)) => {
             let parts: Vec<String> = snapshot
                 .channels
@@ -169,11 +174,18 @@ async fn signer_commitments(cluster: &Cluster, node: &str) -> String {
     }
 }
 
-/// Lets the node go on past a held request, if the fault left it running.
-async fn release_held(cluster: &Cluster, node: &str, id: u64) {
-    let Ok(n) = cluster.node(node) else { return };
-    if let Err(e) = n.release_breakpoint(id).await {
-        // A killed or stopped node has nothing left to release.
-        tracing::debug!(node, id, error = %e, "breakpoint not released");
+/// Lets the node (or layer) go on past what it holds, if the fault left
+/// it running.
+async fn release_held(cluster: &Cluster, held: &Held) {
+    let released = match held {
+        Held::SignerCall { node, id } => match cluster.node(node) {
+            Ok(n) => n.release_breakpoint(*id).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Held::Fsync { component, id } => release_fsync(cluster, component, id).await,
+    };
+    if let Err(e) = released {
+        // A killed or stopped component has nothing left to release.
+        tracing::debug!(?held, error = %e, "not released");
     }
 }

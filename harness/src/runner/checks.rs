@@ -16,20 +16,25 @@ use crate::scenario::Scenario;
 
 use super::state::World;
 
-/// Conservation (when the scenario asks for it) and penalties.
+/// Conservation (when the scenario asks for it) and penalties, and the
+/// figures conservation read: each party's total, for the report to pin.
 pub async fn final_checks(
     scenario: &Scenario,
     world: &World<'_>,
     chain_start: u64,
-) -> Vec<CheckResult> {
+) -> (Vec<CheckResult>, Vec<String>) {
     let mut out = Vec::new();
+    let mut figures = Vec::new();
     let cluster = world.cluster;
     if cluster.bitcoind().is_err() || scenario.topology.nodes.is_empty() {
-        return out;
+        return (out, figures);
     }
     if scenario.expect.conservation {
         out.push(match conservation_figures(world).await {
-            Ok((ledger, closed)) => checker::conservation(&ledger, closed),
+            Ok((ledger, closed)) => {
+                figures = party_figures(&ledger);
+                checker::conservation(&ledger, closed)
+            }
             Err(e) => CheckResult::could_not_check("conservation", e.to_string()),
         });
     }
@@ -37,7 +42,23 @@ pub async fn final_checks(
         Ok(found) => checker::penalty(&found, scenario.expect.penalty),
         Err(e) => CheckResult::could_not_check("penalty", e.to_string()),
     });
-    out
+    (out, figures)
+}
+
+/// Each node's total and what open channels hold for neither side. The
+/// miner's wallet is left out: how many blocks settling takes is not a
+/// figure of the scenario.
+fn party_figures(ledger: &Ledger) -> Vec<String> {
+    let mut lines: Vec<String> = ledger
+        .nodes
+        .iter()
+        .map(|(name, sat)| format!("{name}: {sat} sat (wallet, channels, claims)"))
+        .collect();
+    lines.push(format!(
+        "open channels' commitment fees and anchors: {} sat",
+        ledger.in_channel_fees
+    ));
+    lines
 }
 
 /// Settles the chain, then reads every balance and counts the channels the

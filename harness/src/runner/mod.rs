@@ -51,6 +51,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport> {
     report.file = scenario.path.clone();
     report.case = scenario.case.clone();
     report.seed = seed;
+    report
+        .figures_vary
+        .clone_from(&scenario.expect.figures_vary);
     let events = Events::new(started, report);
     events.emit(RunEvent::ClusterStarting {
         scenario: scenario.name.clone(),
@@ -189,7 +192,10 @@ async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
     armed.finish(world, scenario).await?;
 
     let t = Instant::now();
-    let checks = checks::final_checks(scenario, world, chain_start).await;
+    let (checks, figures) = checks::final_checks(scenario, world, chain_start).await;
+    if !figures.is_empty() {
+        world.events.emit(RunEvent::Figures { lines: figures });
+    }
     world.events.emit(RunEvent::Phase {
         label: "checks".to_string(),
         took: t.elapsed(),

@@ -65,10 +65,16 @@ pub async fn setup(scenario: &Scenario, world: &World<'_>) -> Result<u64> {
     for n in &nodes {
         addrs.push(n.new_address().await?);
     }
+    let mut funding = Vec::new();
     for a in &addrs {
-        b.send_to(a, topo.fund_sat).await?;
+        funding.push(b.send_to(a, topo.fund_sat).await?);
     }
     b.mine(1).await?;
+    for (n, txid) in nodes.iter().zip(&funding) {
+        b.ensure_confirmed(txid)
+            .await
+            .map_err(|e| HarnessError::Assertion(format!("setup: funding {}: {e}", n.name())))?;
+    }
     for n in &nodes {
         lightning::wait_funded(n, topo.fund_sat).await?;
     }

@@ -13,6 +13,7 @@ use super::events::Events;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::fault::{Fault, Injector};
+use crate::report::event::RunEvent;
 use crate::sync::lock;
 
 /// A hold payment in flight.
@@ -119,8 +120,13 @@ impl<'a> World<'a> {
             .ok_or_else(|| HarnessError::component("runner", format!("no snapshot `{name}`")))
     }
 
+    /// Applies `fault`; the seeded choices it made go to the report.
     pub async fn apply_fault(&self, fault: &Fault) -> Result<String> {
         let mut inj = self.injector.lock().await;
-        inj.apply(self.cluster, fault).await
+        let applied = inj.apply(self.cluster, fault).await;
+        for text in inj.take_choices() {
+            self.events.emit(RunEvent::Chosen { text });
+        }
+        applied
     }
 }

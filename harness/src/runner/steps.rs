@@ -7,8 +7,10 @@ use crate::error::{HarnessError, Result};
 use crate::lightning;
 use crate::node::{Node, NodeEvent, PaymentStatus};
 use crate::report::event::RunEvent;
-use crate::scenario::{Action, CloseSpec, OpenChannelSpec, RecoverSpec, SnapshotSpec, Step, Wait};
-use crate::wait;
+use crate::scenario::{
+    Action, CloseSpec, OpenChannelSpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, Step, Wait,
+};
+use crate::wait::{self, NotYet};
 
 use super::state::{Opened, World};
 use super::{assert, pay};
@@ -51,10 +53,75 @@ pub async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
             });
             Ok(None)
         }
+        Action::RefusesStart(r) => refuses_start(world, r).await.map(Some),
         Action::Snapshot(s) => snapshot(world, s).await.map(Some),
         Action::Recover(r) => recover(world, r).await.map(Some),
         Action::Assert(a) => assert::assert(world, a).await.map(|_| None),
     }
+}
+
+/// How long a refusing component gets to exit and say why after its start.
+const REFUSAL: Duration = Duration::from_secs(30);
+/// How far a container's log file may lag behind its exit.
+const LOG_LAG: Duration = Duration::from_secs(3);
+
+/// Starts the component again (healing what is in force on it) and
+/// requires it to refuse: a start that comes up ready fails the step.
+async fn refuses_start(world: &World<'_>, r: &RefusesStartSpec) -> Result<String> {
+    let c = &r.component;
+    let container = world.cluster.container(c)?;
+    let path = container.logs().path().to_path_buf();
+    let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let healed = world.injector.lock().await.heal(world.cluster, c).await;
+    if let Ok(h) = healed {
+        return Err(HarnessError::Assertion(format!(
+            "{c} came back ready ({}) where it should refuse to start; expected it to exit with `{}` in its log",
+            h.join("; "),
+            r.log
+        )));
+    }
+    let exited_at = std::sync::Mutex::new(None::<std::time::Instant>);
+    let line = wait::until_or_never(
+        &format!("{c} exited, its log saying `{}`", r.log),
+        REFUSAL,
+        || async {
+            let running = match container.status().await {
+                Ok(st) => st.running,
+                Err(e) => return Err(NotYet::Pending(e.to_string())),
+            };
+            let bytes = std::fs::read(&path).map_err(|e| NotYet::Pending(e.to_string()))?;
+            let since = String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or_default());
+            let found = since
+                .lines()
+                .find(|l| l.contains(&r.log))
+                .map(str::to_string);
+            match (found, running) {
+                (Some(line), false) => Ok(line),
+                (Some(_), true) => Err(NotYet::Pending(format!(
+                    "said `{}` but is still running",
+                    r.log
+                ))),
+                (None, true) => Err(NotYet::Pending(format!("no `{}` in its log yet", r.log))),
+                (None, false) => {
+                    // The log is copied behind the container: give it a moment.
+                    let first =
+                        *crate::sync::lock(&exited_at).get_or_insert_with(std::time::Instant::now);
+                    let why = format!(
+                        "it exited without `{}` in its log since the start; last lines:\n{}",
+                        r.log,
+                        crate::log::log_excerpt(&since, 8, 4)
+                    );
+                    if first.elapsed() > LOG_LAG {
+                        Err(NotYet::Never(why))
+                    } else {
+                        Err(NotYet::Pending(why))
+                    }
+                }
+            }
+        },
+    )
+    .await?;
+    Ok(format!("{c} refused to start: {}", line.trim()))
 }
 
 async fn mine(world: &World<'_>, blocks: u64) -> Result<()> {
@@ -129,6 +196,12 @@ async fn close(world: &World<'_>, c: &CloseSpec, force: bool) -> Result<String> 
         node.force_close_channel(&id).await?;
     } else {
         node.close_channel(&id).await?;
+    }
+    if !c.wait {
+        return Ok(format!(
+            "{} of {id} asked of {by}, not waited for",
+            if force { "force-close" } else { "close" }
+        ));
     }
     // Closed once the node no longer lists it (the closing or commitment
     // transaction is then broadcast).

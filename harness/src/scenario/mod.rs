@@ -20,7 +20,7 @@ pub use topology::is_request_name;
 
 pub use spec::{
     AssertSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PayOutcome, PaySpec, RecoverSpec, SnapshotSpec, WaitSpec,
+    PayOutcome, PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, WaitSpec,
 };
 
 impl Scenario {

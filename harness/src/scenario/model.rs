@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::spec::{
     self, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PaySpec, RecoverSpec, SnapshotSpec,
+    PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec,
 };
 use crate::fault::Fault;
 use crate::node::SignerChoice;
@@ -98,6 +98,7 @@ pub enum Action {
     WaitFor(Wait),
     Fault(Fault),
     Heal(String),
+    RefusesStart(RefusesStartSpec),
     Snapshot(SnapshotSpec),
     Recover(RecoverSpec),
     Assert(Assertion),
@@ -146,6 +147,15 @@ pub enum Trigger {
         nth: u32,
         at: SignerMoment,
     },
+    /// The `nth` fsync of `file` (a path suffix inside the datadir) by a
+    /// component on the power-cut layer after arming, held by the layer
+    /// before any of it is durable until the fault is applied.
+    Fsync {
+        name: String,
+        component: String,
+        file: String,
+        nth: u32,
+    },
 }
 
 impl Trigger {
@@ -153,7 +163,8 @@ impl Trigger {
         match self {
             Trigger::NodeEvent { name, .. }
             | Trigger::SignerRequest { name, .. }
-            | Trigger::SignerCall { name, .. } => name,
+            | Trigger::SignerCall { name, .. }
+            | Trigger::Fsync { name, .. } => name,
         }
     }
 
@@ -181,6 +192,15 @@ impl Trigger {
                     SignerMoment::Request => "before vlsd sees it",
                     SignerMoment::Reply => "after vlsd answered",
                 }
+            ),
+            Trigger::Fsync {
+                component,
+                file,
+                nth,
+                ..
+            } => format!(
+                "{} fsync of {file} by {component}, held before it is durable",
+                ordinal(*nth)
             ),
         }
     }
@@ -238,7 +258,9 @@ impl Action {
             }
             Action::Settle(h) => format!("settle {h}"),
             Action::Fail(h) => format!("fail {h}"),
+            Action::Close(c) if !c.wait => format!("close {} (not waited)", c.channel),
             Action::Close(c) => format!("close {}", c.channel),
+            Action::ForceClose(c) if !c.wait => format!("force-close {} (not waited)", c.channel),
             Action::ForceClose(c) => format!("force-close {}", c.channel),
             Action::WaitFor(Wait::Event { node, event, .. }) => {
                 format!("wait for {event:?} on {node}")
@@ -249,6 +271,7 @@ impl Action {
             }
             Action::Fault(f) => f.to_string(),
             Action::Heal(c) => format!("heal {c}"),
+            Action::RefusesStart(r) => format!("{} refuses to start", r.component),
             Action::Snapshot(s) => format!("snapshot vlsd-{} as {}", s.signer, s.name),
             Action::Recover(r) => format!("restore vlsd-{} from {}", r.signer, r.from),
             Action::Assert(a) => format!("assert {}", describe_assertion(a)),
@@ -260,7 +283,14 @@ fn describe_assertion(a: &Assertion) -> String {
     match a {
         Assertion::Height(h) => format!("height = {h}"),
         Assertion::WalletSat(s) => format!("wallet = {s} sat"),
-        Assertion::Channels(c) => format!("{} has {} channels", c.node, c.count),
+        Assertion::Channels(c) => format!(
+            "{} has {} channels{}",
+            c.node,
+            c.count,
+            c.state
+                .map(|s| format!(" {}", format!("{s:?}").to_lowercase()))
+                .unwrap_or_default()
+        ),
         Assertion::ChannelBalance(b) => {
             format!("{} local on {} = {} msat", b.node, b.channel, b.local_msat)
         }
@@ -296,8 +326,18 @@ impl Scenario {
 
     /// Components a step cuts the power of (started on the agent's
     /// write-buffering layer).
+    /// Components on the power-cut layer: power cuts' targets, and the
+    /// components whose fsyncs a checkpoint holds (the layer holds them).
     pub fn power_cut_components(&self) -> Vec<String> {
-        self.targets_of(|f| matches!(f, Fault::PowerCut { .. }))
+        let mut out = self.targets_of(|f| matches!(f, Fault::PowerCut { .. }));
+        for s in &self.steps {
+            if let Some(Trigger::Fsync { component, .. }) = &s.when {
+                if !out.contains(component) {
+                    out.push(component.clone());
+                }
+            }
+        }
+        out
     }
 
     fn targets_of(&self, kind: impl Fn(&Fault) -> bool) -> Vec<String> {

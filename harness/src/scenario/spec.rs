@@ -159,11 +159,23 @@ pub struct StepSpec {
     pub fault: Option<FaultSpec>,
     /// Undo every fault in force on this component.
     pub heal: Option<String>,
+    /// Undo the faults in force on a stopped component (start it again)
+    /// and require it to refuse: it exits instead of becoming ready, and
+    /// its log says why. For damage a component must not run on.
+    pub refuses_start: Option<RefusesStartSpec>,
     pub snapshot: Option<SnapshotSpec>,
     pub recover: Option<RecoverSpec>,
     pub assert: Option<AssertSpec>,
     /// Only with `fault`: fire when this checkpoint is reached, not now.
     pub when: Option<TriggerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefusesStartSpec {
+    pub component: String,
+    /// Text its log must show after the start (the reason it gave).
+    pub log: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -238,6 +250,11 @@ pub struct CloseSpec {
     /// The node that closes; default the channel's opener.
     #[serde(default)]
     pub by: Option<String>,
+    /// Wait until the node no longer lists the channel; `false` asks for
+    /// the close and moves on, so later steps (faults, heals) overlap it
+    /// (`wait_for.event = "channel_closed"` waits for it then).
+    #[serde(default = "yes")]
+    pub wait: bool,
 }
 
 /// Node events a step can wait on or a checkpoint can fire on.
@@ -304,6 +321,16 @@ pub struct TriggerSpec {
     /// (`reply`).
     #[serde(default)]
     pub at: Option<lnnode_api::SignerMoment>,
+    /// Or hold the n-th fsync of this file, named by the end of its path
+    /// inside the component's datadir (`regtest/redb`, whole components;
+    /// `ldk/monitors/` counts any file directly in that directory),
+    /// before any of it is durable: a power cut then lands between the
+    /// write and its fsync. The component runs on the power-cut layer.
+    #[serde(default)]
+    pub fsync: Option<String>,
+    /// With `fsync`: whose (`vlsd-alice`, `alice`, `bitcoind`).
+    #[serde(default)]
+    pub component: Option<String>,
     /// The n-th occurrence after the fault is armed (default 1).
     #[serde(default)]
     pub nth: Option<u32>,
@@ -451,6 +478,11 @@ pub struct ExpectSpec {
     /// How the finding's failure shows; required with `finding`.
     #[serde(default)]
     pub signature: Option<Signature>,
+    /// Why the figures the run ends with (each party's total) depend on
+    /// timing and are left out of the snapshot. Without it they are pinned:
+    /// a seed must end with the same satoshis.
+    #[serde(default)]
+    pub figures_vary: Option<String>,
 }
 
 /// One sign that a run failed the way a finding says: exactly one of these.
@@ -482,6 +514,7 @@ impl Default for ExpectSpec {
             penalty: false,
             finding: None,
             signature: None,
+            figures_vary: None,
         }
     }
 }

@@ -98,6 +98,26 @@ fn semantic_errors_name_the_step_and_field() {
             "power_cut works on nodes and signers",
         ),
         (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"alice\" }\nwhen = { fsync = \"x\", component = \"bitcoind\" }\n",
+            "when.fsync: the power-cut layer runs nodes and signers",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"alice\" }\nwhen = { fsync = \"../x\", component = \"alice\" }\n",
+            "when.fsync: `../x`: empty or `..` path components",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"alice\" }\nwhen = { fsync = \"a b\", component = \"alice\" }\n",
+            "when.fsync: `a b`: expected a path inside the datadir",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"kill\", target = \"alice\" }\nwhen = { fsync = \"x\", component = \"alice\", node = \"alice\" }\n",
+            "`fsync` goes with `component`",
+        ),
+        (
+            "[[steps]]\nrefuses_start = { component = \"vlsd-alice\", log = \" \" }\n",
+            "refuses_start.log: expected the text",
+        ),
+        (
             "[[steps]]\nfault = { kind = \"delay\", target = \"alice\", ms = 0 }\n",
             "delay: ms = 0; expected 1 to 60000",
         ),
@@ -349,4 +369,27 @@ fn a_finding_needs_exactly_one_signature_it_can_see() {
         let e = parse(expect).expect_err(expect).to_string();
         assert!(e.contains(says) && e.contains("x.toml:7"), "{expect}: {e}");
     }
+}
+
+#[test]
+fn an_fsync_checkpoint_puts_its_component_on_the_power_cut_layer() {
+    let s = parse(&format!(
+        "{HEAD}[[steps]]\nfault = {{ kind = \"power_cut\", target = \"vlsd-alice\" }}\nwhen = {{ fsync = \"ldk/monitors/\", component = \"alice\", nth = 2, name = \"c\" }}\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        s.steps[0].when,
+        Some(Trigger::Fsync {
+            name: "c".into(),
+            component: "alice".into(),
+            file: "ldk/monitors/".into(),
+            nth: 2,
+        })
+    );
+    assert_eq!(
+        s.steps[0].when.as_ref().map(Trigger::describe).as_deref(),
+        Some("2nd fsync of ldk/monitors/ by alice, held before it is durable")
+    );
+    // The cut's target for the fault, the held component for the checkpoint.
+    assert_eq!(s.power_cut_components(), ["vlsd-alice", "alice"]);
 }

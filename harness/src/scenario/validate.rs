@@ -10,19 +10,19 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::expect::expectation;
-use super::model::{Action, Assertion, Scenario, Step, Topology, Trigger, Wait};
+use super::model::{Action, Assertion, Scenario, Step, Topology, Wait};
 use super::spec::ChannelSpec;
 use super::spec::{
     self, AssertSpec, CloseSpec, ExpectSpec, FundSpec, OpenChannelSpec, PayOutcome, PaySpec,
-    RecoverSpec, SnapshotSpec, StepSpec, TriggerSpec, WaitSpec,
+    RecoverSpec, SnapshotSpec, StepSpec, WaitSpec,
 };
-use super::topology::{is_request_name, topology};
+use super::topology::topology;
 use crate::error::{HarnessError, Result};
 use crate::fault::{Fault, FaultSpec};
-use crate::node::SignerChoice;
-use lnnode_api::SignerMoment;
 
-const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `snapshot`, `recover`, `assert`";
+mod trigger;
+
+const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `assert`";
 
 /// Parses and checks scenario text; `path` is used for messages only.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
@@ -231,6 +231,15 @@ impl<'a> Checker<'a> {
         if let Some(c) = s.heal {
             self.component(&c, "heal")?;
             actions.push(Action::Heal(c));
+        }
+        if let Some(r) = s.refuses_start {
+            self.component(&r.component, "refuses_start.component")?;
+            if r.log.trim().is_empty() {
+                return Err(self.at(
+                    "refuses_start.log: expected the text the refusal shows in the log".to_string(),
+                ));
+            }
+            actions.push(Action::RefusesStart(r));
         }
         if let Some(sn) = s.snapshot {
             actions.push(self.snapshot(sn)?);
@@ -496,88 +505,6 @@ impl<'a> Checker<'a> {
                 "assert: {n} checks in one assert; expected exactly one of `height`, `wallet_sat`, `channels`, `channel_balance`, `htlcs`, `payments`, `running`, `log`, `clock`, `file`"
             ))),
         }
-    }
-
-    /// The checkpoint a fault step waits for; its name (default the step's
-    /// `label`) is for a later `wait_for.checkpoint`.
-    fn trigger(&mut self, w: TriggerSpec, label: &str) -> Result<Trigger> {
-        let TriggerSpec {
-            name,
-            event,
-            node,
-            signer_request,
-            signer,
-            signer_call,
-            at,
-            nth,
-        } = w;
-        let name = name.unwrap_or_else(|| label.to_string());
-        if self.checkpoints.contains(&name) {
-            return Err(self.at(format!("when.name: checkpoint `{name}` is already used")));
-        }
-        self.checkpoints.push(name.clone());
-        let nth = nth.unwrap_or(1);
-        if nth == 0 {
-            return Err(self.at("when.nth: expected 1 or more".to_string()));
-        }
-        match (event, node, signer_request, signer, signer_call) {
-            (None, Some(node), None, None, Some(request)) => {
-                self.signer_call(&node, &request)?;
-                Ok(Trigger::SignerCall {
-                    name,
-                    node,
-                    request,
-                    nth,
-                    at: at.unwrap_or(SignerMoment::Request),
-                })
-            }
-            (Some(event), Some(node), None, None, None) => {
-                self.node(&node, "when.node")?;
-                Ok(Trigger::NodeEvent {
-                    name,
-                    node,
-                    event,
-                    nth,
-                })
-            }
-            (None, None, Some(request), Some(signer), None) => {
-                self.component(&signer, "when.signer")?;
-                if !signer.starts_with("vlsd-") {
-                    return Err(self.at(format!(
-                        "when.signer: `{signer}` is not a vlsd (expected `vlsd-<node>`)"
-                    )));
-                }
-                Ok(Trigger::SignerRequest {
-                    name,
-                    signer,
-                    request,
-                    nth,
-                })
-            }
-            _ => Err(self.at(
-                "when: expected `event` with `node`, `signer_request` with `signer`, or `signer_call` with `node`"
-                    .to_string(),
-            )),
-        }
-    }
-
-    /// `signer_call` holds `request`s of a node that signs through vlsd.
-    fn signer_call(&self, node: &str, request: &str) -> Result<()> {
-        self.node(node, "when.node")?;
-        if !self
-            .topology
-            .nodes
-            .iter()
-            .any(|(x, s)| x == node && *s == SignerChoice::Vlsd)
-        {
-            return Err(self.at(format!(
-                "when.node: `{node}` does not sign through vlsd; `signer_call` holds a vlsd node's requests"
-            )));
-        }
-        if !is_request_name(request) {
-            return Err(self.at(format!("when.signer_call: `{request}` is not a request type name like ValidateCommitmentTx2")));
-        }
-        Ok(())
     }
 }
 
