@@ -76,8 +76,16 @@ impl Injector {
         self.active
             .iter()
             .filter_map(|a| match &a.fault {
-                Fault::Partition { target, peer, .. } if peer == component => Some(target.clone()),
-                Fault::Partition { target, peer, .. } if target == component => Some(peer.clone()),
+                Fault::Partition { target, peer, .. } | Fault::Reset { target, peer }
+                    if peer == component =>
+                {
+                    Some(target.clone())
+                }
+                Fault::Partition { target, peer, .. } | Fault::Reset { target, peer }
+                    if target == component =>
+                {
+                    Some(peer.clone())
+                }
                 _ => None,
             })
             .collect()
@@ -159,6 +167,13 @@ impl Injector {
                 let detail = format!("{} iptables rules", rules.len());
                 (Some(Undo::Rules(rules)), detail)
             }
+            Fault::Reset { peer, .. } => {
+                let rules = net::reset(cluster, target, peer).await?;
+                (
+                    Some(Undo::Rules(rules)),
+                    format!("data segments to {peer} answered by a TCP reset"),
+                )
+            }
             Fault::PacketLoss { every, .. } => {
                 let phase = self.rng.random_range(0..*every);
                 self.phase = phase;
@@ -216,7 +231,16 @@ impl Injector {
                     self.after_start(cluster, &t).await?;
                 }
                 Undo::Unpause => container.unpause().await?,
-                Undo::Rules(rules) => net::delete_rules(container, rules).await?,
+                Undo::Rules(rules) => {
+                    if let Err(e) = net::delete_rules(container, rules).await {
+                        // Rules live in the container's network namespace,
+                        // which went with it; a later start gets a fresh one.
+                        if container.status().await?.running {
+                            return Err(e);
+                        }
+                        tracing::info!(component = %t, fault = %a.fault, "not running: its rules went with its namespace");
+                    }
+                }
                 Undo::Delay { rules, sidecar } => {
                     net::delete_rules(container, rules).await?;
                     cluster.resources().remove_sidecar(sidecar).await?;
@@ -264,6 +288,7 @@ impl Injector {
                     peer,
                     direction,
                 } => net::partition(cluster, target, peer, *direction).await?,
+                Fault::Reset { target, peer } => net::reset(cluster, target, peer).await?,
                 Fault::PacketLoss { every, .. } => {
                     net::packet_loss(container, *every, a.phase).await?
                 }

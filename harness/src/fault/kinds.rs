@@ -75,6 +75,15 @@ pub enum Fault<C = Corruption> {
         #[serde(default)]
         direction: LinkDirection,
     },
+    /// Every data segment the target sends to `peer` is answered at once by
+    /// a TCP reset from its own kernel (iptables REJECT `tcp-reset` on
+    /// segments carrying data, in the target's namespace), as when the
+    /// peer's socket is gone: connections still open, the first write on
+    /// one resets it. Re-applied when either restarts, until healed.
+    Reset {
+        target: String,
+        peer: String,
+    },
     /// Drop every `every`-th packet the target sends to and every `every`-th
     /// it receives from the other components (iptables `statistic --mode
     /// nth`: deterministic, unlike a random loss rate). `every = 10` is 10 %
@@ -127,6 +136,7 @@ impl<C> Fault<C> {
             Self::Pause { .. } => "pause",
             Self::Unpause { .. } => "unpause",
             Self::Partition { .. } => "partition",
+            Self::Reset { .. } => "reset",
             Self::PacketLoss { .. } => "packet_loss",
             Self::Delay { .. } => "delay",
             Self::Corrupt { .. } => "corrupt",
@@ -146,6 +156,7 @@ impl<C> Fault<C> {
             | Self::Pause { target }
             | Self::Unpause { target }
             | Self::Partition { target, .. }
+            | Self::Reset { target, .. }
             | Self::PacketLoss { target, .. }
             | Self::Delay { target, .. }
             | Self::Corrupt { target, .. }
@@ -158,7 +169,7 @@ impl<C> Fault<C> {
     /// Other components the fault involves (the far end of a partition).
     pub fn peer(&self) -> Option<&str> {
         match self {
-            Self::Partition { peer, .. } => Some(peer),
+            Self::Partition { peer, .. } | Self::Reset { peer, .. } => Some(peer),
             _ => None,
         }
     }
@@ -212,8 +223,13 @@ impl FaultSpec {
             Self::Delay { ms, .. } if *ms == 0 || *ms > 60_000 => return Err(format!(
                 "delay: ms = {ms}; expected 1 to 60000"
             )),
-            Self::Partition { target, peer, .. } if target == peer => {
-                return Err(format!("partition: target and peer are both `{target}`"))
+            Self::Partition { target, peer, .. } | Self::Reset { target, peer }
+                if target == peer =>
+            {
+                return Err(format!(
+                    "{}: target and peer are both `{target}`",
+                    self.kind()
+                ))
             }
             Self::Corrupt { path, .. } if !path.starts_with('/') => {
                 return Err(format!(
@@ -239,6 +255,7 @@ impl FaultSpec {
                 peer,
                 direction,
             },
+            Self::Reset { target, peer } => Fault::Reset { target, peer },
             Self::PacketLoss { target, every } => Fault::PacketLoss { target, every },
             Self::Delay { target, ms } => Fault::Delay { target, ms },
             Self::Corrupt {
@@ -271,6 +288,7 @@ impl fmt::Display for Fault {
                 peer,
                 direction,
             } => write!(f, "partition {target} from {peer} ({direction:?})"),
+            Fault::Reset { target, peer } => write!(f, "reset {target}'s connections to {peer}"),
             Fault::PacketLoss { target, every } => {
                 write!(f, "packet_loss {target} (every {every}th packet)")
             }

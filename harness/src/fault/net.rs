@@ -30,6 +30,31 @@ pub(super) async fn partition(
     Ok(rules)
 }
 
+/// Resets the target's connections to `peer` at their next write: every
+/// segment carrying data (PSH set; handshakes and bare ACKs carry none)
+/// that the target sends to the peer is rejected with a TCP reset, which
+/// its own kernel delivers to the sending socket.
+pub(super) async fn reset(cluster: &Cluster, target: &str, peer: &str) -> Result<Vec<Vec<String>>> {
+    let container = cluster.container(target)?;
+    let peer_ip = cluster.container(peer)?.ip_address().await?;
+    let rules = vec![rule(&[
+        "OUTPUT",
+        "-d",
+        &peer_ip,
+        "-p",
+        "tcp",
+        "--tcp-flags",
+        "PSH",
+        "PSH",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ])];
+    add_rules(container, &rules).await?;
+    Ok(rules)
+}
+
 /// Drops every `every`-th packet, from packet `phase` on (the seed's
 /// choice), in each direction between the target and
 /// the other components. Loopback and the gateway (the harness's own

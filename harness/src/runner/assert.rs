@@ -44,9 +44,21 @@ pub async fn assert(world: &World<'_>, a: &Assertion) -> Result<()> {
         }
         Assertion::Running(r) => return running(world, r).await,
         Assertion::Log(l) => {
-            let text = cluster.container(&l.component)?.log_text().await;
-            let got = text.matches(&l.contains).count();
-            checker::log_lines(&l.component, &l.contains, got, l.count.unwrap_or(1))
+            let container = cluster.container(&l.component)?;
+            let want = l.count.unwrap_or(1);
+            let read = || async {
+                let text = container.log_text().await;
+                let got = text.matches(&l.contains).count();
+                Ok(checker::log_lines(&l.component, &l.contains, got, want))
+            };
+            if want == 0 {
+                // Absence is read once: waiting could only make it pass by luck.
+                read().await.map_err(HarnessError::Assertion)?
+            } else {
+                // A log only grows, and is copied behind the component: wait for it.
+                let what = format!("{} log has {want} lines with {:?}", l.component, l.contains);
+                return until_passes(&what, lightning::STEP, read).await;
+            }
         }
         Assertion::Clock(c) => return clock(world, c).await,
         Assertion::File(f) => file(world, f).await?,

@@ -98,6 +98,14 @@ fn semantic_errors_name_the_step_and_field() {
             "power_cut works on nodes and signers",
         ),
         (
+            "[[steps]]\nfault = { kind = \"reset\", target = \"alice\", peer = \"alice\" }\n",
+            "reset: target and peer are both `alice`",
+        ),
+        (
+            "[[steps]]\nfault = { kind = \"reset\", target = \"alice\", peer = \"carol\" }\n",
+            "fault.peer: no component `carol`",
+        ),
+        (
             "[[steps]]\nfault = { kind = \"kill\", target = \"alice\" }\nwhen = { fsync = \"x\", component = \"bitcoind\" }\n",
             "when.fsync: the power-cut layer runs nodes and signers",
         ),
