@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use harness::report::Verdict;
 use harness::runner::{self, RunOptions};
 use harness::Scenario;
 use rstest::rstest;
@@ -18,6 +19,7 @@ async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()>
     let cases = Scenario::load_all(&path)?;
     let mut stable = Vec::new();
     let mut failed = Vec::new();
+    let mut showed = Vec::new();
     for scenario in &cases {
         let report = runner::run(scenario, &RunOptions::default()).await?;
         println!("{}", report.table());
@@ -27,7 +29,20 @@ async fn catalog(#[files("catalog/*.toml")] path: PathBuf) -> anyhow::Result<()>
         }
         let left = scenarios::leftovers(&report.run_id).await?;
         assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
+        // An intermittent finding's runs have two stories; the snapshot
+        // holds the one where it did not show, and a run where it showed
+        // (XFAIL, judged above) is not compared with it.
+        if scenario.expect.intermittent && report.verdict == Verdict::Xfail {
+            showed.push(scenario.name.clone());
+            continue;
+        }
         stable.push(report.stable());
+    }
+    if !showed.is_empty() {
+        println!("intermittent finding showed (XFAIL), snapshot not compared: {showed:?}");
+        if stable.is_empty() {
+            return Ok(());
+        }
     }
     assert!(
         failed.is_empty(),

@@ -141,7 +141,7 @@ fn judge_finding(scenario: &Scenario, run_dir: &Path, outcome: &Outcome, events:
         failed_checks: &outcome.failed_checks,
         log: log.as_deref(),
     };
-    let (verdict, check) = checker::finding(id, sig, &seen);
+    let (verdict, check) = checker::finding(id, sig, scenario.expect.intermittent, &seen);
     let error = (!verdict.as_expected()).then(|| check.detail.clone());
     events.emit(RunEvent::CheckDone(check));
     events.emit(RunEvent::Judged { verdict, error });

@@ -9,6 +9,9 @@ const FINAL_CHECKS: [&str; 2] = ["conservation", "penalty"];
 
 /// A finding comes with exactly one signature that can be seen.
 pub(super) fn expectation(e: &ExpectSpec, topology: &Topology) -> std::result::Result<(), String> {
+    if e.intermittent && e.finding.is_none() {
+        return Err("intermittent: expected a `finding` that shows in some runs only".to_string());
+    }
     let sig = match (&e.finding, &e.signature) {
         (None, None) => return Ok(()),
         (Some(_), None) => return Err("finding: expected a `signature` with it".to_string()),

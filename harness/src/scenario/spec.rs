@@ -478,6 +478,11 @@ pub struct ExpectSpec {
     /// How the finding's failure shows; required with `finding`.
     #[serde(default)]
     pub signature: Option<Signature>,
+    /// The finding shows in some runs only (it depends on timing, or on
+    /// where a database has room): a run that passes is then a pass, not
+    /// an XPASS. A failure without the signature still fails.
+    #[serde(default)]
+    pub intermittent: bool,
     /// Why the figures the run ends with (each party's total) depend on
     /// timing and are left out of the snapshot. Without it they are pinned:
     /// a seed must end with the same satoshis.
@@ -514,6 +519,7 @@ impl Default for ExpectSpec {
             penalty: false,
             finding: None,
             signature: None,
+            intermittent: false,
             figures_vary: None,
         }
     }
