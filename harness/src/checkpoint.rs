@@ -69,7 +69,8 @@ pub enum Watch {
     Fsync {
         component: String,
         id: String,
-        log: Box<Watch>,
+        path: PathBuf,
+        offset: u64,
     },
 }
 
@@ -244,14 +245,23 @@ impl Watch {
                     }
                 }
             }
-            Watch::Fsync { component, id, log } => {
-                let path = match log.as_ref() {
-                    Watch::Log { path, .. } => Some(path.clone()),
-                    _ => None,
+            Watch::Fsync {
+                component,
+                id,
+                path,
+                offset,
+            } => {
+                let pattern = Regex::new(&format!(r"vls-chaos-agent: hold {id} reached:"))
+                    .map_err(|e| HarnessError::component("checkpoint", e.to_string()))?;
+                let log = Watch::Log {
+                    path: path.clone(),
+                    offset,
+                    pattern,
+                    nth: 1,
                 };
                 let seen = log.reached_log().await?;
-                let during = path
-                    .and_then(|p| std::fs::read_to_string(p).ok())
+                let during = std::fs::read_to_string(&path)
+                    .ok()
                     .and_then(|text| request_in_flight(&text, &id))
                     .map(|r| format!(", inside {r}"))
                     .unwrap_or_default();
@@ -316,8 +326,6 @@ async fn arm_fsync(cluster: &Cluster, component: &str, file: &str, nth: u32) -> 
     let id = format!("cp{}", NEXT_CRASH_POINT.fetch_add(1, Ordering::Relaxed));
     let path = container.logs().path().to_path_buf();
     let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let pattern = Regex::new(&format!(r"vls-chaos-agent: hold {id} reached:"))
-        .map_err(|e| HarnessError::component("checkpoint", e.to_string()))?;
     // `file` is checked to hold only `[A-Za-z0-9._/-]` when the scenario loads.
     let script = format!(
         "mkdir -p {CONTROL_DIR} && printf '%s' '{id} {nth} {file}' > {CONTROL_DIR}/hold.tmp && mv {CONTROL_DIR}/hold.tmp {CONTROL_DIR}/hold"
@@ -326,12 +334,8 @@ async fn arm_fsync(cluster: &Cluster, component: &str, file: &str, nth: u32) -> 
     Ok(Watch::Fsync {
         component: component.to_string(),
         id,
-        log: Box::new(Watch::Log {
-            path,
-            offset,
-            pattern,
-            nth: 1,
-        }),
+        path,
+        offset,
     })
 }
 
@@ -371,7 +375,8 @@ pub fn request_pattern(request: &str) -> Result<Regex> {
         .map_err(|e| HarnessError::component("checkpoint", e.to_string()))
 }
 
-fn read_from(path: &std::path::Path, offset: u64) -> Result<(String, u64)> {
+/// What a log file holds from `offset` on, and the offset after it.
+pub(crate) fn read_from(path: &std::path::Path, offset: u64) -> Result<(String, u64)> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,

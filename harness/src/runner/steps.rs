@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::checkpoint::read_from;
 use crate::error::{HarnessError, Result};
 use crate::lightning;
 use crate::node::{Node, NodeEvent, PaymentStatus};
@@ -89,8 +90,8 @@ async fn refuses_start(world: &World<'_>, r: &RefusesStartSpec) -> Result<String
                 Ok(st) => st.running,
                 Err(e) => return Err(NotYet::Pending(e.to_string())),
             };
-            let bytes = std::fs::read(&path).map_err(|e| NotYet::Pending(e.to_string()))?;
-            let since = String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or_default());
+            let (since, _) =
+                read_from(&path, offset).map_err(|e| NotYet::Pending(e.to_string()))?;
             let found = since
                 .lines()
                 .find(|l| l.contains(&r.log))
