@@ -194,20 +194,23 @@ pub async fn collect(cluster: &Cluster) {
         }
         write_json(&dir.join("chain.json"), &Value::Object(chain), &mut notes);
     }
-    for n in cluster.nodes() {
-        // A node stuck on a dead signer does not answer; a post-mortem must
-        // not wait two minutes per question.
-        let view = json!({
-            "info": bounded(n.info()).await,
-            "balance": bounded(n.balance()).await,
-            "channels": bounded(n.channels()).await,
-            "payments": bounded(n.payments()).await,
-        });
-        write_json(
-            &dir.join(format!("node-{}.json", n.name())),
-            &view,
-            &mut notes,
+    // A node stuck on a dead signer does not answer; a post-mortem must
+    // not wait two minutes per question, so every node is asked everything
+    // at once, each question bounded.
+    let views = futures_util::future::join_all(cluster.nodes().map(|n| async move {
+        let (info, balance, channels, payments) = tokio::join!(
+            bounded(n.info()),
+            bounded(n.balance()),
+            bounded(n.channels()),
+            bounded(n.payments())
         );
+        let view =
+            json!({ "info": info, "balance": balance, "channels": channels, "payments": payments });
+        (n.name().to_string(), view)
+    }))
+    .await;
+    for (name, view) in views {
+        write_json(&dir.join(format!("node-{name}.json")), &view, &mut notes);
     }
     for (_, s) in cluster.signers() {
         match snapshot_signer(s).await {
@@ -225,12 +228,16 @@ pub async fn collect(cluster: &Cluster) {
     }
 }
 
+/// How long a post-mortem question waits: a live node answers in
+/// milliseconds; one that is stuck never does.
+const ARTIFACT_ANSWER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The answer as JSON, or the error (or the silence) as a string.
 async fn bounded<T: serde::Serialize>(fut: impl std::future::Future<Output = Result<T>>) -> Value {
-    match tokio::time::timeout(std::time::Duration::from_secs(10), fut).await {
+    match tokio::time::timeout(ARTIFACT_ANSWER, fut).await {
         Ok(Ok(v)) => serde_json::to_value(v).unwrap_or_else(|e| json!({ "error": e.to_string() })),
         Ok(Err(e)) => json!({ "error": e.to_string() }),
-        Err(_) => json!({ "error": "no answer within 10 s" }),
+        Err(_) => json!({ "error": format!("no answer within {} s", ARTIFACT_ANSWER.as_secs()) }),
     }
 }
 

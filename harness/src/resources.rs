@@ -230,12 +230,35 @@ impl Resources {
     }
 
     /// Runs `cmd` to completion in a throwaway container of `image` that
-    /// mounts `target`'s volumes; removes it afterwards.
+    /// mounts `target`'s volumes, with no network; removes it afterwards.
     async fn run_once(
         &self,
         image: &str,
         target: &Container,
         cmd: &[&str],
+    ) -> Result<crate::container::ExecOutput> {
+        self.run_once_in(image, target, cmd, "none").await
+    }
+
+    /// [`Resources::run_once`] on the run's network, so the program reaches
+    /// the other components by name (a tool run against a stopped
+    /// component's state, e.g. vlsd's own recovery talking to bitcoind).
+    pub async fn run_once_networked(
+        &self,
+        image: &str,
+        target: &Container,
+        cmd: &[&str],
+    ) -> Result<crate::container::ExecOutput> {
+        let network = self.network.clone();
+        self.run_once_in(image, target, cmd, &network).await
+    }
+
+    async fn run_once_in(
+        &self,
+        image: &str,
+        target: &Container,
+        cmd: &[&str],
+        network: &str,
     ) -> Result<crate::container::ExecOutput> {
         use bollard::query_parameters::{LogsOptionsBuilder, WaitContainerOptions};
         use futures_util::StreamExt;
@@ -247,7 +270,7 @@ impl Resources {
         let what = format!("helper container {name}");
         let host = HostConfig {
             volumes_from: Some(vec![target.id().to_string()]),
-            network_mode: Some("none".to_string()),
+            network_mode: Some(network.to_string()),
             ..Default::default()
         };
         let created = self.create_helper(&name, image, cmd, host).await?;

@@ -65,6 +65,16 @@ impl Injector {
         std::mem::take(&mut self.choices)
     }
 
+    /// The components a fault in force keeps down (killed, stopped, power
+    /// cut, and not started again yet).
+    pub fn kept_down(&self) -> Vec<&str> {
+        self.active
+            .iter()
+            .filter(|a| matches!(a.undo, Undo::Start))
+            .map(|a| a.fault.target())
+            .collect()
+    }
+
     /// Faults in force, oldest first.
     pub fn active(&self) -> Vec<&Fault> {
         self.active.iter().map(|a| &a.fault).collect()

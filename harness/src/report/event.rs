@@ -83,8 +83,9 @@ pub enum RunEvent {
     Chosen {
         text: String,
     },
-    /// The figures the run ended with (each party's total), read for the
-    /// final checks: what one seed must end with again.
+    /// Figures the run reached (each party's total, read for the final
+    /// checks; what an operator's recovery brought home): what one seed
+    /// must reach again.
     Figures {
         lines: Vec<String>,
     },

@@ -137,7 +137,7 @@ impl Reporter for RunReport {
                 self.line(at, EntryKind::Chosen, text, None);
                 self.choices.push(text.clone());
             }
-            RunEvent::Figures { lines } => self.figures.clone_from(lines),
+            RunEvent::Figures { lines } => self.figures.extend(lines.iter().cloned()),
             RunEvent::RunFailed { error } => {
                 self.verdict = Verdict::Fail;
                 self.error.get_or_insert_with(|| error.clone());

@@ -14,10 +14,12 @@ mod armed;
 mod assert;
 mod checks;
 mod events;
+mod exits;
 mod pay;
 mod setup;
 mod state;
 mod steps;
+mod upstream;
 
 use std::path::Path;
 use std::time::Instant;
@@ -232,9 +234,12 @@ async fn run_step<'a>(
     let t = Instant::now();
     let exec = steps::execute(world, step);
     tokio::pin!(exec);
+    let gone = exits::unexpected_exit(world, step);
+    tokio::pin!(gone);
     let result = loop {
         tokio::select! {
             r = &mut exec => break r,
+            e = &mut gone => break Err(e),
             (idx, fired) = armed.next(), if !armed.is_empty() => {
                 if let Err(e) = armed.on_fired(world, scenario, idx, fired) {
                     break Err(e);

@@ -39,6 +39,12 @@ pub struct RunState {
     /// Payments sent without waiting: (payer, payment hash).
     pub unwaited: Vec<(String, String)>,
     pub snapshots: HashMap<String, vls_recovery::Snapshot>,
+    /// Where each signer's funds go in `vlsd_recover` (an address of
+    /// bitcoind's wallet), kept across its runs.
+    pub recovery_addresses: HashMap<String, String>,
+    /// Components a step took out of service for good (a signer whose
+    /// state vlsd's own recovery has used): they stay down.
+    pub retired: Vec<String>,
     /// Names of the checkpoints that fired, in order.
     pub fired: Vec<String>,
     /// Names of the final checks that did not pass.
@@ -86,6 +92,8 @@ impl<'a> World<'a> {
                 channels: HashMap::new(),
                 unwaited: Vec::new(),
                 snapshots: HashMap::new(),
+                recovery_addresses: HashMap::new(),
+                retired: Vec::new(),
                 fired: Vec::new(),
                 failed_checks: Vec::new(),
                 dispatches: Vec::new(),

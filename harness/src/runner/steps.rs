@@ -14,7 +14,7 @@ use crate::scenario::{
 use crate::wait::{self, NotYet};
 
 use super::state::{Opened, World};
-use super::{assert, pay};
+use super::{assert, pay, upstream};
 
 /// Runs one step. `Ok(Some(detail))` for steps whose effect is worth a
 /// timeline line of its own.
@@ -57,6 +57,7 @@ pub async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
         Action::RefusesStart(r) => refuses_start(world, r).await.map(Some),
         Action::Snapshot(s) => snapshot(world, s).await.map(Some),
         Action::Recover(r) => recover(world, r).await.map(Some),
+        Action::VlsdRecover(r) => upstream::vlsd_recover(world, r).await.map(Some),
         Action::Assert(a) => assert::assert(world, a).await.map(|_| None),
     }
 }

@@ -20,7 +20,7 @@ pub use topology::is_request_name;
 
 pub use spec::{
     AssertSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PayOutcome, PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, WaitSpec,
+    PayOutcome, PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, VlsdRecoverSpec, WaitSpec,
 };
 
 impl Scenario {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::spec::{
     self, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec,
+    PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, VlsdRecoverSpec,
 };
 use crate::fault::Fault;
 use crate::node::SignerChoice;
@@ -101,6 +101,7 @@ pub enum Action {
     RefusesStart(RefusesStartSpec),
     Snapshot(SnapshotSpec),
     Recover(RecoverSpec),
+    VlsdRecover(VlsdRecoverSpec),
     Assert(Assertion),
 }
 
@@ -274,6 +275,7 @@ impl Action {
             Action::RefusesStart(r) => format!("{} refuses to start", r.component),
             Action::Snapshot(s) => format!("snapshot vlsd-{} as {}", s.signer, s.name),
             Action::Recover(r) => format!("restore vlsd-{} from {}", r.signer, r.from),
+            Action::VlsdRecover(r) => format!("vlsd --recover-to on vlsd-{}'s state", r.signer),
             Action::Assert(a) => format!("assert {}", describe_assertion(a)),
         }
     }

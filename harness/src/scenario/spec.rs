@@ -165,9 +165,35 @@ pub struct StepSpec {
     pub refuses_start: Option<RefusesStartSpec>,
     pub snapshot: Option<SnapshotSpec>,
     pub recover: Option<RecoverSpec>,
+    /// Run stock vlsd's own recovery (`vlsd --recover-to`, upstream's
+    /// answer to a lost node) on this node's vlsd state, stopping vlsd
+    /// first if it still runs: from its state it force-closes each channel
+    /// and broadcasts the HTLC transactions and delayed sweeps it can, to a
+    /// new address of bitcoind's wallet. The step fails when vlsd exits
+    /// with an error or logs one; its log is kept in the run's `logs/`.
+    pub vlsd_recover: Option<VlsdRecoverSpec>,
     pub assert: Option<AssertSpec>,
     /// Only with `fault`: fire when this checkpoint is reached, not now.
     pub when: Option<TriggerSpec>,
+}
+
+/// What vlsd's recovery must report having broadcast in this run (its
+/// closing summary line, which counts a transaction bitcoind already has
+/// too); a count left out is not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VlsdRecoverSpec {
+    /// The node whose vlsd state is recovered.
+    pub signer: String,
+    /// Force-close transactions (commitments) broadcast.
+    #[serde(default)]
+    pub close_txs: Option<u32>,
+    /// Second-stage HTLC transactions broadcast.
+    #[serde(default)]
+    pub htlc_txs: Option<u32>,
+    /// Sweeps of delayed outputs broadcast.
+    #[serde(default)]
+    pub sweep_txs: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

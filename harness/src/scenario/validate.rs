@@ -22,7 +22,7 @@ use crate::fault::{Fault, FaultSpec};
 
 mod trigger;
 
-const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `assert`";
+const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `vlsd_recover`, `assert`";
 
 /// Parses and checks scenario text; `path` is used for messages only.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
@@ -247,6 +247,10 @@ impl<'a> Checker<'a> {
         if let Some(r) = s.recover {
             actions.push(self.recover(r)?);
         }
+        if let Some(r) = s.vlsd_recover {
+            self.vlsd(&r.signer, "vlsd_recover.signer")?;
+            actions.push(Action::VlsdRecover(r));
+        }
         if let Some(a) = s.assert {
             actions.push(Action::Assert(self.assertion(a)?));
         }
@@ -269,6 +273,7 @@ impl<'a> Checker<'a> {
             Action::Mine(_)
                 | Action::MineUntilSettled(_)
                 | Action::Fund(_)
+                | Action::VlsdRecover(_)
                 | Action::Assert(Assertion::Height(_))
                 | Action::Assert(Assertion::WalletSat(_))
         );

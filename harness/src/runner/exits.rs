@@ -1,0 +1,96 @@
+//! Components that stop by themselves while a step runs. Without this, a
+//! step waits out its whole timeout on a component that is gone (a node
+//! blocked on a signer that panicked), and the run's error names the
+//! timeout instead of the exit.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::error::HarnessError;
+use crate::scenario::{Action, Step};
+
+use super::state::World;
+
+/// How long a component may be down before its exit ends the step. A
+/// supervised one is started again by Docker well within it (its restart
+/// backoff starts at 0.1 s and doubles: 3.1 s over the 5 restarts allowed),
+/// and a fault's own kill is on the books long before.
+const GRACE: Duration = Duration::from_secs(5);
+/// How often the components' states are read.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Resolves once a component that nothing in the scenario took down has
+/// been down for [`GRACE`], with why; pends forever otherwise.
+pub async fn unexpected_exit(world: &World<'_>, step: &Step) -> HarnessError {
+    let mut down_since: HashMap<String, Instant> = HashMap::new();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let expected = expected_down(world, step).await;
+        for c in world.cluster.each_component() {
+            let name = c.name();
+            let running = match c.container().status().await {
+                Ok(s) => s.running,
+                // Docker not answering is some other step's error to report.
+                Err(_) => continue,
+            };
+            if running || expected.contains(name) {
+                down_since.remove(name);
+                continue;
+            }
+            let since = *down_since
+                .entry(name.to_string())
+                .or_insert_with(Instant::now);
+            if since.elapsed() >= GRACE {
+                let why = c.container().not_running().await.unwrap_or_default();
+                return HarnessError::component(
+                    name,
+                    format!("stopped by itself while this step ran (no fault or step of the scenario stopped it): {why}"),
+                );
+            }
+        }
+    }
+}
+
+/// The components that are down on purpose: kept down by a fault, retired
+/// by a step, or what this very step acts on (a fault, a heal, a start
+/// that must be refused, a restore).
+async fn expected_down(world: &World<'_>, step: &Step) -> HashSet<String> {
+    let mut names: HashSet<String> = world
+        .injector
+        .lock()
+        .await
+        .kept_down()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    names.extend(world.state().retired.iter().cloned());
+    names.extend(step_targets(&step.action));
+    names
+}
+
+fn step_targets(action: &Action) -> Vec<String> {
+    match action {
+        Action::Fault(f) => vec![f.target().to_string()],
+        Action::Heal(c) => vec![c.clone()],
+        Action::RefusesStart(r) => vec![r.component.clone()],
+        Action::Recover(r) => vec![format!("vlsd-{}", r.signer)],
+        Action::VlsdRecover(r) => vec![format!("vlsd-{}", r.signer)],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_targets;
+    use crate::fault::Fault;
+    use crate::scenario::Action;
+
+    #[test]
+    fn a_step_may_take_down_what_it_acts_on_and_nothing_else() {
+        let kill = Action::Fault(Fault::Kill {
+            target: "vlsd-alice".into(),
+        });
+        assert_eq!(step_targets(&kill), vec!["vlsd-alice".to_string()]);
+        assert!(step_targets(&Action::Mine(1)).is_empty());
+    }
+}
