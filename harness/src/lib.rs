@@ -25,6 +25,7 @@ pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod scenario;
+pub mod settle;
 pub mod sync;
 pub mod wait;
 

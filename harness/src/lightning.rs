@@ -9,6 +9,7 @@ use crate::cluster::Cluster;
 use crate::component::LdkNode;
 use crate::error::{HarnessError, Result};
 use crate::node::{ChannelState, ChannelSummary, Node, NodeEvent, PaymentStatus};
+use crate::settle;
 use crate::wait;
 
 /// How long one Lightning step may take before it counts as stuck.
@@ -317,45 +318,70 @@ pub async fn wait_synced_best_effort(cluster: &Cluster, nodes: &[&LdkNode]) {
     }
 }
 
-/// Mines a block at a time until, for two blocks in a row, no node has
-/// anything left to claim on chain, to sweep, or unconfirmed in its wallet.
-/// (Two, because LDK hands an output from its monitor to its sweeper through
-/// an event, and for a moment neither reports it.) Returns blocks mined.
+/// How many blocks in a row settling may find exactly the same things
+/// pending before it says nobody is acting on them: LDK claims what is due
+/// within a block or two and then re-broadcasts with higher fees.
+const STALLED_BLOCKS: u32 = 30;
+
+/// Mines until no node has anything left on chain, to sweep, or
+/// unconfirmed, and the mempool is empty (see [`settle::next`]): straight
+/// to the block before the next height a balance waits for, then a block
+/// at a time while anything is due. Returns the blocks mined.
 pub async fn mine_until_settled(
     cluster: &Cluster,
     nodes: &[&LdkNode],
     max_blocks: u32,
 ) -> Result<u32> {
     let b = cluster.bitcoind()?;
-    let mut mined = 0;
+    let mut mined: u64 = 0;
     let mut quiet = 0;
+    // The same things pending, block after block: nobody is acting on them.
+    let mut unchanged: (String, u32) = (String::new(), 0);
     loop {
-        let mut pending = Vec::new();
+        let mut balances = Vec::new();
         for n in nodes {
-            let bal = n.balance().await?;
-            if bal.claimable_onchain_sat + bal.sweeping_sat + bal.wallet_pending_sat > 0 {
-                pending.push(format!(
-                    "{}: claimable {} sat, sweeping {} sat, unconfirmed {} sat",
-                    n.name(),
-                    bal.claimable_onchain_sat,
-                    bal.sweeping_sat,
-                    bal.wallet_pending_sat
-                ));
-            }
+            balances.push((n.name(), n.balance().await?));
         }
-        quiet = if pending.is_empty() { quiet + 1 } else { 0 };
-        if quiet == 2 {
-            return Ok(mined);
-        }
-        if mined == max_blocks {
+        let view: Vec<(&str, &lnnode_api::Balance)> =
+            balances.iter().map(|(n, b)| (*n, b)).collect();
+        let tip = b.height().await?;
+        let info: serde_json::Value = b.call("getmempoolinfo", vec![]).await?;
+        let mempool = info["size"].as_u64().unwrap_or(0) as usize;
+        let (blocks, why) = match settle::next(tip, &view, mempool, quiet) {
+            settle::Next::Settled => return Ok(mined as u32),
+            settle::Next::Mine { blocks, why } => (blocks, why),
+        };
+        quiet = if settle::pending(&view).is_empty() && mempool == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+        let left = u64::from(max_blocks) - mined;
+        if left == 0 {
             return Err(HarnessError::Timeout {
                 what: "nodes settled on chain".to_string(),
                 after: Duration::ZERO,
-                last: format!("after {max_blocks} blocks: {}", pending.join("; ")),
+                last: format!("after {max_blocks} blocks: {why}"),
             });
         }
-        b.mine(1).await?;
-        mined += 1;
+        unchanged = if why == unchanged.0 {
+            (why.clone(), unchanged.1 + 1)
+        } else {
+            (why.clone(), 0)
+        };
+        if unchanged.1 >= STALLED_BLOCKS {
+            return Err(HarnessError::GaveUp {
+                what: "nodes settled on chain".to_string(),
+                after: Duration::ZERO,
+                reason: format!(
+                    "nothing changed in {STALLED_BLOCKS} blocks (at height {tip}, {mined} mined): {why}"
+                ),
+            });
+        }
+        let blocks = blocks.min(left);
+        tracing::debug!(tip, blocks, why = %why, "settling");
+        b.mine(blocks).await?;
+        mined += blocks;
         wait_synced(cluster, nodes).await?;
     }
 }

@@ -179,6 +179,11 @@ async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness
             reports.iter().filter(|r| r.verdict == Verdict::Xfail).count(),
             junit.display()
         );
+        println!(
+            "time by phase over the {} runs: {}",
+            reports.len(),
+            harness::report::RunReport::phase_line(&reports)
+        );
     }
     Ok(u8::from(failed > 0))
 }

@@ -46,6 +46,46 @@ pub struct Balance {
     pub sweeping_sat: u64,
     /// Local balance in open channels.
     pub channels_local_msat: u64,
+    /// Everything LDK still has on chain for this node, one entry per
+    /// balance (closing channels, HTLCs, outputs with the sweeper), with the
+    /// height it waits for: what settling the chain must see through.
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+}
+
+/// One of a node's on-chain balances that is not settled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub kind: ClaimKind,
+    /// What is at stake (for `their_htlc`, what goes to the peer unless
+    /// the preimage turns up); unlike LDK's `claimable_amount_satoshis`,
+    /// never 0 for an HTLC that is still ours to claim.
+    pub amount_sat: u64,
+    /// The block height it waits for; `None` when it waits only for its
+    /// transaction to be mined.
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    /// Ours, spendable once a timelock ends (`height`: the block it is
+    /// spendable in, LDK's `confirmation_height`).
+    AwaitingConfirmations,
+    /// An HTLC we hold the preimage for, being claimed now; the peer can
+    /// take it by timeout at `height`.
+    Contentious,
+    /// Our HTLC, ours again by timeout from `height` (LDK's
+    /// `claimable_height`) unless the peer claims it with the preimage.
+    OurHtlc,
+    /// The peer's HTLC, without its preimage: theirs by timeout at
+    /// `height` (its expiry).
+    TheirHtlc,
+    /// An output of a revoked commitment, ours to take now.
+    RevokedOutput,
+    /// Handed to the sweeper: swept once `height` buries it under
+    /// ANTI_REORG_DELAY blocks, or being broadcast (`None`).
+    Sweeping,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,19 +16,19 @@ use lightning::ln::channelmanager::{Bolt11InvoiceParameters, PaymentId, Retry};
 use lightning::ln::types::ChannelId;
 use lightning::routing::router::RouteParametersConfig;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
-use lightning::util::sweep::OutputSpendStatus;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use serde::Deserialize;
 
 use crate::api_error::ApiError;
+use crate::claims;
 use crate::clock::now_secs;
 use crate::node::Node;
 use crate::signer::CallError;
 use lnnode_api::{
-    AddressReply, Balance, Channel as ChannelView, ChannelState, ConnectRequest, Direction,
-    Events as EventsReply, Htlc as HtlcView, HtlcDirection, Info, Invoice as InvoiceReply,
-    InvoiceRequest, OpenReply, OpenRequest, PayReply, PayRequest, Payment as PaymentRecord,
-    PaymentStatus, SettleRequest,
+    AddressReply, Balance, Channel as ChannelView, ChannelState, Claim, ClaimKind, ConnectRequest,
+    Direction, Events as EventsReply, Htlc as HtlcView, HtlcDirection, Info,
+    Invoice as InvoiceReply, InvoiceRequest, OpenReply, OpenRequest, PayReply, PayRequest,
+    Payment as PaymentRecord, PaymentStatus, SettleRequest,
 };
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -74,23 +74,23 @@ async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
         .iter()
         .map(|c| local_balance_msat(&n, c))
         .sum();
-    // The sweeper keeps outputs for thousands of blocks after their sweep
-    // confirms; count only those not yet buried under ANTI_REORG_DELAY blocks.
     let best = n.sweeper.current_best_block().height;
-    let sweeping: u64 = n
-        .sweeper
-        .tracked_spendable_outputs()
+    let claims: Vec<Claim> = n
+        .chain_monitor
+        .get_claimable_balances(&[])
         .iter()
-        .filter(|o| match &o.status {
-            OutputSpendStatus::PendingThresholdConfirmations {
-                confirmation_height,
-                ..
-            } => {
-                best + 1 < confirmation_height + lightning::chain::channelmonitor::ANTI_REORG_DELAY
-            }
-            _ => true,
-        })
-        .map(|o| o.descriptor_value_sat())
+        .filter_map(claims::from_balance)
+        .chain(
+            n.sweeper
+                .tracked_spendable_outputs()
+                .iter()
+                .filter_map(|o| claims::from_sweep(&o.status, o.descriptor_value_sat(), best)),
+        )
+        .collect();
+    let sweeping: u64 = claims
+        .iter()
+        .filter(|c| c.kind == ClaimKind::Sweeping)
+        .map(|c| c.amount_sat)
         .sum();
     Ok(Json(Balance {
         wallet_trusted_sat: trusted,
@@ -98,6 +98,7 @@ async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
         claimable_onchain_sat: claimable,
         sweeping_sat: sweeping,
         channels_local_msat: local,
+        claims,
     }))
 }
 
@@ -270,11 +271,28 @@ async fn close_channel(
     Path(id): Path<String>,
 ) -> ApiResult<serde_json::Value> {
     let (cid, cp) = find_channel(&n, &id)?;
-    n.channel_manager
-        .close_channel(&cid, &cp)
-        .map_err(|e| ApiError::BadRequest(format!("{e:?}")))?;
-    Ok(Json(serde_json::json!({"closing": id})))
+    // LDK will not start a shutdown while a monitor update is being written
+    // (lnnode writes them in the background) or the peer is reconnecting;
+    // both pass on their own, so a close asked for then waits for them.
+    let started = std::time::Instant::now();
+    loop {
+        match n.channel_manager.close_channel(&cid, &cp) {
+            Ok(()) => return Ok(Json(serde_json::json!({"closing": id}))),
+            Err(lightning::util::errors::APIError::ChannelUnavailable { err })
+                if started.elapsed() < CLOSE_WAIT
+                    && (err.contains("waiting on a monitor update")
+                        || err.contains("peer is disconnected")) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(ApiError::BadRequest(format!("{e:?}"))),
+        }
+    }
 }
+
+/// How long a cooperative close waits for a monitor update in flight or a
+/// peer reconnecting (lnnode dials its channel peers every 10 s).
+const CLOSE_WAIT: Duration = Duration::from_secs(15);
 
 async fn force_close_channel(
     State(n): State<Arc<Node>>,

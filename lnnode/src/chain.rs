@@ -13,6 +13,7 @@ use lightning::chain::{BestBlock, Listen};
 use lightning_block_sync::http::HttpEndpoint;
 use lightning_block_sync::init::{synchronize_listeners, validate_best_block_header};
 use lightning_block_sync::poll::ChainPoller;
+use lightning_block_sync::poll::ChainTip;
 use lightning_block_sync::rpc::RpcClient;
 use lightning_block_sync::{SpvClient, UnboundedCache};
 
@@ -59,8 +60,18 @@ pub async fn catch_up(
 /// The longest one poll of bitcoind's tip (and the blocks it brings) may take.
 const POLL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Polls bitcoind's tip every second, forever.
-pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<Listeners>) {
+/// Polls bitcoind's tip every `every`, forever; after each new best tip
+/// the listeners have seen, runs `on_tip`.
+pub fn spawn_follow<F, Fut>(
+    source: Arc<RpcClient>,
+    network: Network,
+    listener: Arc<Listeners>,
+    every: Duration,
+    on_tip: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let tip = loop {
             match validate_best_block_header(source.clone()).await {
@@ -81,6 +92,7 @@ pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<List
             // on it instead, and the next poll connects afresh. (Listeners
             // are called synchronously, so this never cuts a block in half.)
             match tokio::time::timeout(POLL_TIMEOUT, client.poll_best_tip()).await {
+                Ok(Ok((ChainTip::Better(_), _))) => on_tip().await,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = ?e, "polling bitcoind's tip failed; retrying"),
                 Err(_) => tracing::warn!(
@@ -88,7 +100,7 @@ pub fn spawn_follow(source: Arc<RpcClient>, network: Network, listener: Arc<List
                     "bitcoind did not answer the tip poll; reconnecting"
                 ),
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(every).await;
         }
     });
 }

@@ -62,6 +62,11 @@ pub struct Config {
     /// given: nothing but a test harness should be able to stall a node.
     #[arg(long)]
     pub control_listen: Option<SocketAddr>,
+    /// How often to ask bitcoind for its tip, in milliseconds. A second
+    /// suits a live node; a regtest harness that mines on demand asks
+    /// more often, so a node sees a block as soon as it exists.
+    #[arg(long, default_value_t = 1000)]
+    pub chain_poll_ms: u64,
 }
 
 #[cfg(test)]

@@ -189,6 +189,12 @@ async fn connect_vlsd(
             .with_context(|| format!("binding the control port {addr}"))?;
     }
     let (host, port, creds) = bitcoind.endpoint_parts();
+    // The frontend feeds vlsd the blocks it checks funding depth against.
+    // It runs beside the signer link, not on the node's runtime: a signer
+    // call that vlsd answers "not yet" (its view lags) blocks the LDK task
+    // that made it, and with the node's workers so held the frontend never
+    // fed the block vlsd waited for, and the node stalled for minutes.
+    let _on_signer_rt = signer_rt.enter();
     frontend::start(
         transport,
         network,

@@ -53,7 +53,15 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         let manager = (manager_block, &*channel_manager);
         catch_up(&base, &source, manager, &sweeper, &chain_monitor, monitors).await?;
     }
-    follow_chain(&base, source, &channel_manager, &chain_monitor, &sweeper);
+    let poll = Duration::from_millis(config.chain_poll_ms.max(10));
+    follow_chain(
+        &base,
+        source,
+        &channel_manager,
+        &chain_monitor,
+        &sweeper,
+        poll,
+    );
     let (gossip_sync, peer_manager) = peer_manager(&base, &keys, &channel_manager, &routing);
 
     let datadir = config.datadir.clone();

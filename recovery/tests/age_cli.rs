@@ -31,6 +31,9 @@ fn standard_age_tool_opens_a_fixture_backup() {
     let v: serde_json::Value = serde_json::from_slice(&made.stdout).expect("json");
     let path = v["file"].as_str().expect("file").to_string();
 
+    if let Err(why) = common::host::require_tool("age", "age") {
+        panic!("{why}");
+    }
     let out = Command::new("age")
         .arg("-d")
         .arg("-i")

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use harness::node::{ChannelSummary, Node, NodeEvent, PaymentStatus};
-use harness::report::RunReport;
+use harness::report::{Phase, RunReport};
 use harness::{Cluster, LdkNode};
 
 pub use harness::lightning::STEP;
@@ -92,8 +92,8 @@ impl Pair {
     /// A run report that starts with the pair's own timings.
     pub fn report(&self, name: &str) -> RunReport {
         let mut report = RunReport::new(name, self.cluster.run_id(), self.cluster.run_dir());
-        report.push("stack up", self.stack_up);
-        report.push("channel open to usable", self.open_to_usable);
+        report.push("stack up", self.stack_up, Phase::ClusterUp);
+        report.push("channel open to usable", self.open_to_usable, Phase::Setup);
         report
     }
 

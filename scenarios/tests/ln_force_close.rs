@@ -70,6 +70,7 @@ async fn counterparty_force_close_with_htlc_to_us() -> anyhow::Result<()> {
     report.push(
         &format!("force close to alice swept ({alice_blocks} blocks)"),
         alice_done,
+        harness::report::Phase::Steps,
     );
     report.total_seconds = total.elapsed().as_secs_f64();
     println!("{}", report.table());

@@ -83,6 +83,13 @@ impl BitcoindBuilder {
                 // once (docs/findings.md, "bitcoind aborts at start").
                 "-natpmp=0".to_string(),
                 "-dnsseed=0".to_string(),
+                // Knots refuses transactions it takes for CAT-21 mints
+                // (nLockTime 21), its own wallet's among them: anti-fee-
+                // sniping sets a recent height, now and then up to 99 back,
+                // so a funding sent near height 110 is sometimes refused
+                // (docs/findings.md, "Knots refuses its own wallet's
+                // transactions").
+                "-rejectparasites=0".to_string(),
             ])
             .with_volume(format!("{}-data", self.name), DATADIR)
             .with_published_port(RPC_PORT)

@@ -78,6 +78,10 @@ impl LdkNodeBuilder {
             "/run/bitcoind-rpc-password".to_string(),
             "--bitcoind-wallet".to_string(),
             self.name.clone(),
+            // The harness mines on demand and waits for nodes to see each
+            // block: a tenth of a second, not lnnode's default second.
+            "--chain-poll-ms".to_string(),
+            "100".to_string(),
         ];
         if self.signer == SignerChoice::Vlsd {
             // The harness is lnnode's only client: it may hold signer requests.

@@ -90,8 +90,15 @@ fn push_tail(tail: &mut VecDeque<String>, line: &str) {
 
 /// Runs a long host command, streaming its output into the progress line and
 /// keeping the last lines for the error.
-pub(super) async fn run_with_progress(mut cmd: tokio::process::Command, label: &str) -> Result<()> {
-    let step = Step::begin(label);
+pub(super) async fn run_with_progress(
+    mut cmd: tokio::process::Command,
+    label: &str,
+    estimate: Option<std::time::Duration>,
+) -> Result<()> {
+    let step = match estimate {
+        Some(e) => Step::begin_estimated(label, e),
+        None => Step::begin(label),
+    };
     let program = format!("{:?}", cmd.as_std().get_program());
     let mut child = cmd
         .stdin(Stdio::null())

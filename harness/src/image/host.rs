@@ -33,12 +33,12 @@ pub(super) async fn require_tool(tool: &str, package: &str) -> Result<()> {
     }
     let mut update = tokio::process::Command::new("apt-get");
     update.args(["update", "-q"]);
-    run_with_progress(update, "apt-get update").await?;
+    run_with_progress(update, "apt-get update", None).await?;
     let mut install = tokio::process::Command::new("apt-get");
     install
         .args(["install", "-y", "-q", package])
         .env("DEBIAN_FRONTEND", "noninteractive");
-    run_with_progress(install, &format!("apt-get install {package}")).await
+    run_with_progress(install, &format!("apt-get install {package}"), None).await
 }
 
 /// The Debian archive the host's apt uses, so the rootfs comes from the same

@@ -19,10 +19,12 @@ use sha2::{Digest, Sha256};
 
 mod build;
 mod host;
+mod times;
 
 use build::{build_from_context, dockerfile_context, run_with_progress, BuildLock};
 pub use host::host_debian_mirror;
 use host::require_tool;
+use times::BuildTimes;
 
 use crate::docker::{label_filter, LABEL_PROJECT};
 use crate::error::{HarnessError, Result};
@@ -104,33 +106,75 @@ impl ImageBuilder {
     }
 
     /// Makes sure every image exists, building the missing ones, and returns their tags.
+    /// What does not depend on anything else is built side by side: the
+    /// base rootfs (mostly downloads), vlsd (`cargo install`) and the
+    /// workspace's lnnode and agent; then the two component images.
     pub async fn ensure(&self, docker: &Docker) -> Result<(Images, Vec<ImageOutcome>)> {
         std::fs::create_dir_all(&self.cache_dir).map_err(HarnessError::io(&self.cache_dir))?;
         let _lock = BuildLock::acquire(&self.cache_dir.join("build.lock")).await?;
         let mut outcomes = Vec::new();
+        let mut times = BuildTimes::load(&self.cache_dir);
 
         let base = self.base_tag();
+        let binary = self.vlsd_binary();
+        let need_base = !image_exists(docker, &base).await?;
+        let need_vlsd = !binary.is_file();
+        // Host tools first, one apt at a time (apt holds a lock).
+        if need_base && !self.base_tarball(&base).is_file() {
+            require_tool("mmdebstrap", "mmdebstrap").await?;
+        }
+        if need_vlsd {
+            require_tool("protoc", "protobuf-compiler").await?;
+        }
+        if need_base || need_vlsd {
+            let longest = [("base", need_base), ("vlsd", need_vlsd), ("lnnode", true)]
+                .iter()
+                .filter(|(_, needed)| *needed)
+                .map(|(n, _)| times.estimate(n))
+                .max()
+                .unwrap_or_default();
+            eprintln!(
+                "vls-chaos: first run on this machine: building the images side by side, about {} min (cached afterwards)",
+                longest.as_secs().div_ceil(60)
+            );
+        }
         let started = std::time::Instant::now();
-        let built = if image_exists(docker, &base).await? {
-            false
-        } else {
-            self.build_base(docker, &base).await?;
-            true
-        };
+        let (base_built, vlsd_built, workspace) = tokio::join!(
+            timed(async {
+                if need_base {
+                    self.build_base(docker, &base, times.estimate("base"))
+                        .await?;
+                }
+                Ok::<_, HarnessError>(())
+            }),
+            timed(async {
+                if need_vlsd {
+                    self.build_vlsd_binary(times.estimate("vlsd")).await?;
+                }
+                Ok::<_, HarnessError>(())
+            }),
+            timed(self.workspace_binaries(times.estimate("lnnode"))),
+        );
+        base_built.0?;
+        vlsd_built.0?;
+        // Built with lnnode in one cargo call; both component images carry it.
+        let (lnnode_bin, agent) = workspace.0?;
+        for (name, needed, took) in [
+            ("base", need_base, base_built.1),
+            ("vlsd", need_vlsd, vlsd_built.1),
+            // An incremental no-op build is no estimate of a cold one.
+            ("lnnode", workspace.1 > Duration::from_secs(60), workspace.1),
+        ] {
+            if needed {
+                times.record(name, took);
+            }
+        }
         outcomes.push(ImageOutcome {
             name: "base",
             tag: base.clone(),
-            built,
-            took: started.elapsed(),
+            built: need_base,
+            took: base_built.1,
         });
-
-        let started = std::time::Instant::now();
-        let binary = self.vlsd_binary();
-        if !binary.is_file() {
-            self.build_vlsd_binary().await?;
-        }
-        // Built with lnnode in one cargo call; both component images carry it.
-        let (lnnode_bin, agent) = self.workspace_binaries().await?;
         let outcome = ensure_component(
             docker,
             "vlsd",
@@ -163,10 +207,16 @@ impl ImageBuilder {
         Ok((images, outcomes))
     }
 
-    async fn build_base(&self, docker: &Docker, tag: &str) -> Result<()> {
+    fn base_tarball(&self, tag: &str) -> PathBuf {
+        self.cache_dir
+            .join("rootfs")
+            .join(format!("{}.tar", tag.replace(['/', ':'], "-")))
+    }
+
+    async fn build_base(&self, docker: &Docker, tag: &str, estimate: Duration) -> Result<()> {
         let rootfs_dir = self.cache_dir.join("rootfs");
         std::fs::create_dir_all(&rootfs_dir).map_err(HarnessError::io(&rootfs_dir))?;
-        let tarball = rootfs_dir.join(format!("{}.tar", tag.replace(['/', ':'], "-")));
+        let tarball = self.base_tarball(tag);
         if !tarball.is_file() {
             require_tool("mmdebstrap", "mmdebstrap").await?;
             let mirror = match &self.mirror {
@@ -185,7 +235,12 @@ impl ImageBuilder {
                 .arg(&partial)
                 .arg(format!("deb {mirror} {DEBIAN_SUITE} main"))
                 .arg(format!("deb {mirror} {DEBIAN_SUITE}-backports main"));
-            run_with_progress(cmd, &format!("base rootfs ({DEBIAN_SUITE}, mmdebstrap)")).await?;
+            run_with_progress(
+                cmd,
+                &format!("base rootfs ({DEBIAN_SUITE}, mmdebstrap)"),
+                Some(estimate),
+            )
+            .await?;
             std::fs::rename(&partial, &tarball).map_err(HarnessError::io(&tarball))?;
         }
         let step = Step::begin(format!("import {tag}"));
@@ -220,7 +275,7 @@ impl ImageBuilder {
         Ok(())
     }
 
-    async fn build_vlsd_binary(&self) -> Result<()> {
+    async fn build_vlsd_binary(&self, estimate: Duration) -> Result<()> {
         require_tool("protoc", "protobuf-compiler").await?;
         let root = self.cache_dir.join(format!("vlsd-{VLSD_VERSION}"));
         let mut cmd = tokio::process::Command::new("cargo");
@@ -235,7 +290,8 @@ impl ImageBuilder {
             .env_remove("CARGO_TARGET_DIR");
         run_with_progress(
             cmd,
-            &format!("vlsd {VLSD_VERSION} (cargo install, ~7 min on 2 cores when cold)"),
+            &format!("vlsd {VLSD_VERSION} (cargo install)"),
+            Some(estimate),
         )
         .await
     }
@@ -244,7 +300,7 @@ impl ImageBuilder {
     /// `$VLS_CHAOS_AGENT_BIN` if set, else built from this workspace
     /// (`cargo build --release`, incremental, so a no-op when nothing
     /// changed), so the images always match the source.
-    async fn workspace_binaries(&self) -> Result<(PathBuf, PathBuf)> {
+    async fn workspace_binaries(&self, estimate: Duration) -> Result<(PathBuf, PathBuf)> {
         let lnnode = std::env::var_os("VLS_CHAOS_LNNODE_BIN").map(PathBuf::from);
         let agent = std::env::var_os("VLS_CHAOS_AGENT_BIN").map(PathBuf::from);
         let mut packages = Vec::new();
@@ -255,7 +311,7 @@ impl ImageBuilder {
             packages.extend(["-p", "vls-chaos-agent"]);
         }
         if !packages.is_empty() {
-            self.cargo_build_release(&packages).await?;
+            self.cargo_build_release(&packages, estimate).await?;
         }
         Ok((
             lnnode.unwrap_or_else(|| release_binary("lnnode")),
@@ -263,7 +319,7 @@ impl ImageBuilder {
         ))
     }
 
-    async fn cargo_build_release(&self, packages: &[&str]) -> Result<()> {
+    async fn cargo_build_release(&self, packages: &[&str], estimate: Duration) -> Result<()> {
         let root = paths::workspace_root();
         let mut cmd = tokio::process::Command::new("cargo");
         // Same environment whoever calls us (`cargo test`, `cargo run`, a
@@ -298,6 +354,7 @@ impl ImageBuilder {
         run_with_progress(
             cmd,
             &format!("{} (cargo build --release)", names.join(", ")),
+            Some(estimate),
         )
         .await
     }
@@ -376,6 +433,13 @@ impl ImageBuilder {
         }
         tags
     }
+}
+
+/// What `fut` gave and how long it took.
+async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t = std::time::Instant::now();
+    let r = fut.await;
+    (r, t.elapsed())
 }
 
 /// A component image (`FROM` the base, plus its host binary named `name`

@@ -24,6 +24,7 @@ pub enum RunEvent {
     Phase {
         label: String,
         took: Duration,
+        phase: super::Phase,
     },
     /// Progress of the setup (a channel usable, setup done).
     Setup {

@@ -43,6 +43,46 @@ impl Verdict {
 pub struct Row {
     pub label: String,
     pub seconds: f64,
+    pub phase: Phase,
+}
+
+/// Where a run's wall time goes, in the order a run passes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Images, containers started, every component ready.
+    ClusterUp,
+    /// Chain, funds and channels before the first step.
+    Setup,
+    Steps,
+    /// Mining until nothing is left on chain, for the final checks.
+    Settle,
+    /// The final checks on the settled chain.
+    Checks,
+    /// Post-mortem artifacts (failed runs) and removing the run's resources.
+    Teardown,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::ClusterUp,
+        Phase::Setup,
+        Phase::Steps,
+        Phase::Settle,
+        Phase::Checks,
+        Phase::Teardown,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::ClusterUp => "cluster up",
+            Phase::Setup => "setup",
+            Phase::Steps => "steps",
+            Phase::Settle => "settle",
+            Phase::Checks => "checks",
+            Phase::Teardown => "teardown",
+        }
+    }
 }
 
 /// One line of a run's timeline, in milliseconds since the run started.
@@ -323,15 +363,49 @@ impl RunReport {
 
     /// Adds a timing row; consecutive rows with the same label merge, so a
     /// multi-step phase ("kill+restart") reads as one figure.
-    pub fn push(&mut self, label: &str, took: Duration) {
+    pub fn push(&mut self, label: &str, took: Duration, phase: Phase) {
         let secs = took.as_secs_f64();
         match self.rows.last_mut() {
-            Some(last) if last.label == label => last.seconds += secs,
+            Some(last) if last.label == label && last.phase == phase => last.seconds += secs,
             _ => self.rows.push(Row {
                 label: label.to_string(),
                 seconds: secs,
+                phase,
             }),
         }
+    }
+
+    /// The run's wall time by phase, every phase listed (0 when a run
+    /// never reached it).
+    pub fn phase_totals(&self) -> Vec<(Phase, f64)> {
+        Phase::ALL
+            .iter()
+            .map(|p| {
+                // A fold from 0.0: an empty f64 sum is -0.0, printed "-0.0s".
+                let t = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.phase == *p)
+                    .fold(0.0, |t, r| t + r.seconds);
+                (*p, t)
+            })
+            .collect()
+    }
+
+    /// Phase totals summed over runs, as one line: where a batch's time went.
+    pub fn phase_line(reports: &[RunReport]) -> String {
+        Phase::ALL
+            .iter()
+            .map(|p| {
+                let t: f64 = reports
+                    .iter()
+                    .flat_map(|r| r.phase_totals())
+                    .filter(|(q, _)| q == p)
+                    .fold(0.0, |t, (_, s)| t + s);
+                format!("{} {t:.1}s", p.label())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Median and maximum of `total_seconds` over reports (for the run summary).
@@ -373,6 +447,10 @@ impl RunReport {
             "  {:<width$}  {:>8.2}s\n",
             "total", self.total_seconds
         ));
+        out.push_str(&format!(
+            "  by phase: {}\n",
+            Self::phase_line(std::slice::from_ref(self))
+        ));
         if let Some(e) = &self.error {
             out.push_str(&format!("  error: {e}\n"));
         }
@@ -405,14 +483,39 @@ mod tests {
         let mut r = RunReport::new("s", "r", std::path::Path::new("/tmp/r"));
         r.seed = 1;
         r.total_seconds = 3.0;
-        r.push("kill+restart", Duration::from_millis(500));
-        r.push("kill+restart", Duration::from_millis(1500));
-        r.push("mine", Duration::from_secs(1));
+        r.push("kill+restart", Duration::from_millis(500), Phase::Steps);
+        r.push("kill+restart", Duration::from_millis(1500), Phase::Steps);
+        r.push("mine", Duration::from_secs(1), Phase::Steps);
         assert_eq!(r.rows.len(), 2);
         assert!((r.rows[0].seconds - 2.0).abs() < 1e-9);
         let t = r.table();
         assert!(t.contains("kill+restart      2.00s"), "{t}");
         assert!(t.starts_with("scenario s (seed 1), run r: PASS"), "{t}");
+    }
+
+    #[test]
+    fn time_is_summed_by_phase_per_run_and_over_runs() {
+        let mut a = RunReport::new("a", "r", std::path::Path::new("/tmp/a"));
+        a.push(
+            "images (warm)",
+            Duration::from_millis(400),
+            Phase::ClusterUp,
+        );
+        a.push("cluster up", Duration::from_millis(1600), Phase::ClusterUp);
+        a.push("pay", Duration::from_secs(3), Phase::Steps);
+        a.push("settle", Duration::from_secs(5), Phase::Settle);
+        a.push("artifacts", Duration::from_secs(1), Phase::Teardown);
+        a.push("teardown", Duration::from_millis(500), Phase::Teardown);
+        let totals = a.phase_totals();
+        assert_eq!(totals.len(), 6);
+        assert_eq!(totals[0], (Phase::ClusterUp, 2.0));
+        assert_eq!(totals[1], (Phase::Setup, 0.0));
+        assert_eq!(totals[5], (Phase::Teardown, 1.5));
+        let b = a.clone();
+        assert_eq!(
+            RunReport::phase_line(&[a, b]),
+            "cluster up 4.0s, setup 0.0s, steps 6.0s, settle 10.0s, checks 0.0s, teardown 3.0s"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::event::{Reporter, RunEvent, StepOutcome};
-use super::{CheckpointResult, Entry, EntryKind, RunReport, StepResult, Verdict};
+use super::{CheckpointResult, Entry, EntryKind, Phase, RunReport, StepResult, Verdict};
 
 impl RunReport {
     fn line(&mut self, at: Duration, kind: EntryKind, text: &str, detail: Option<String>) {
@@ -25,7 +25,7 @@ impl RunReport {
 
     fn on_step_ended(&mut self, at: Duration, e: (usize, usize, &str, Duration, &StepOutcome)) {
         let (index, line, label, took, outcome) = e;
-        self.push(label, took);
+        self.push(label, took, Phase::Steps);
         self.steps.push(StepResult {
             index,
             line,
@@ -58,7 +58,7 @@ impl Reporter for RunReport {
                 self.run_id = run_id.clone();
                 self.run_dir = run_dir.clone();
                 for (label, took) in phases {
-                    self.push(label, *took);
+                    self.push(label, *took, Phase::ClusterUp);
                 }
                 self.line(
                     at,
@@ -67,7 +67,7 @@ impl Reporter for RunReport {
                     Some(components.join(", ")),
                 );
             }
-            RunEvent::Phase { label, took } => self.push(label, *took),
+            RunEvent::Phase { label, took, phase } => self.push(label, *took, *phase),
             RunEvent::Setup { text, detail } => {
                 self.line(at, EntryKind::Setup, text, detail.clone())
             }

@@ -11,7 +11,7 @@ use crate::node::{ChannelState, Node};
 use crate::report::CheckResult;
 use crate::scenario::spec::{ChannelsAssert, ClockAssert, FileAssert, RunningAssert};
 use crate::scenario::Assertion;
-use crate::wait;
+use crate::wait::{self, NotYet};
 
 use super::state::World;
 
@@ -108,13 +108,34 @@ async fn settled_balance(world: &World<'_>, node: &str, channel: &str) -> Result
     let n = world.cluster.node(node)?;
     let others: Vec<_> = world.cluster.nodes().filter(|o| o.name() != node).collect();
     let what = format!("{node}: channel {channel} settled at both ends");
-    wait::until(&what, lightning::STEP, || async {
-        let chans = n.channels().await.map_err(|e| e.to_string())?;
+    let blocked_since = std::sync::Mutex::new(None::<std::time::Instant>);
+    wait::until_or_never(&what, lightning::STEP, || async {
+        let pending = |e: String| NotYet::Pending(e);
+        let chans = n.channels().await.map_err(|e| pending(e.to_string()))?;
         let Some(mine) = chans.iter().find(|c| c.channel_id == id) else {
             return Ok(None);
         };
+        // A channel a signer refused cannot settle: say so once the refusal
+        // has stood for BLOCKED_GRACE, not at the deadline. Either end.
+        let mut ends = vec![(node.to_string(), mine.clone())];
+        for o in &others {
+            if let Ok(theirs) = o.channels().await {
+                if let Some(t) = theirs.into_iter().find(|c| c.channel_id == id) {
+                    ends.push((o.name().to_string(), t));
+                }
+            }
+        }
+        if let Some(why) = ends.iter().find_map(|(name, c)| blocked(name, c)) {
+            let since = *crate::sync::lock(&blocked_since).get_or_insert_with(std::time::Instant::now);
+            return Err(if since.elapsed() >= BLOCKED_GRACE {
+                NotYet::Never(why)
+            } else {
+                NotYet::Pending(why)
+            });
+        }
+        *crate::sync::lock(&blocked_since) = None;
         if !mine.pending_htlcs.is_empty() {
-            return Err(format!("{node}: {} HTLCs in flight", mine.pending_htlcs.len()));
+            return Err(pending(format!("{node}: {} HTLCs in flight", mine.pending_htlcs.len())));
         }
         for o in &others {
             let Ok(theirs) = o.channels().await else {
@@ -124,23 +145,46 @@ async fn settled_balance(world: &World<'_>, node: &str, channel: &str) -> Result
                 continue;
             };
             if !t.pending_htlcs.is_empty() {
-                return Err(format!("{}: {} HTLCs in flight", o.name(), t.pending_htlcs.len()));
+                return Err(pending(format!(
+                    "{}: {} HTLCs in flight",
+                    o.name(),
+                    t.pending_htlcs.len()
+                )));
             }
             let sum = mine.local_balance_msat + t.local_balance_msat;
             if sum.abs_diff(mine.capacity_sat * 1000) > BOTH_ENDS_ROUNDING_MSAT {
-                return Err(format!(
+                return Err(pending(format!(
                     "{node} {} msat + {} {} msat = {sum} msat, capacity {} sat: an update is in flight",
                     mine.local_balance_msat,
                     o.name(),
                     t.local_balance_msat,
                     mine.capacity_sat
-                ));
+                )));
             }
         }
         Ok(Some(mine.local_balance_msat))
     })
     .await
 }
+
+/// Why a channel end cannot move its HTLCs: its signer refused a request.
+fn blocked(name: &str, c: &crate::node::ChannelSummary) -> Option<String> {
+    (c.state == ChannelState::Blocked && !c.pending_htlcs.is_empty()).then(|| {
+        format!(
+            "{name}: the channel is blocked with {} HTLCs in flight: its signer refused {}",
+            c.pending_htlcs.len(),
+            c.signer_refusal
+                .as_ref()
+                .map(|r| format!("{}: {}", r.request, r.reason))
+                .unwrap_or_else(|| "a request it needs".to_string())
+        )
+    })
+}
+
+/// How long a signer's refusal must stand before a balance assert stops
+/// waiting on the channel it blocks (lnnode clears a refusal once vlsd
+/// answers the same request).
+const BLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Channel state settles within moments of a reconnect: polled.
 async fn channels(world: &World<'_>, c: &ChannelsAssert) -> Result<()> {

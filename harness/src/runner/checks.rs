@@ -3,6 +3,8 @@
 //! figure that cannot be read makes its check "could not check", never a
 //! failure of the thing it checks.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::checker::{self, revocation_spend, Ledger, Penalty};
@@ -16,21 +18,23 @@ use crate::scenario::Scenario;
 
 use super::state::World;
 
-/// Conservation (when the scenario asks for it) and penalties, and the
-/// figures conservation read: each party's total, for the report to pin.
+/// Conservation (when the scenario asks for it) and penalties, the
+/// figures conservation read (each party's total, for the report to pin),
+/// and how long settling the chain took.
 pub async fn final_checks(
     scenario: &Scenario,
     world: &World<'_>,
     chain_start: u64,
-) -> (Vec<CheckResult>, Vec<String>) {
+) -> (Vec<CheckResult>, Vec<String>, Duration) {
     let mut out = Vec::new();
     let mut figures = Vec::new();
+    let mut settled = Duration::ZERO;
     let cluster = world.cluster;
     if cluster.bitcoind().is_err() || scenario.topology.nodes.is_empty() {
-        return (out, figures);
+        return (out, figures, settled);
     }
     if scenario.expect.conservation {
-        out.push(match conservation_figures(world).await {
+        out.push(match conservation_figures(world, &mut settled).await {
             Ok((ledger, closed)) => {
                 figures = party_figures(&ledger);
                 checker::conservation(&ledger, closed)
@@ -42,7 +46,7 @@ pub async fn final_checks(
         Ok(found) => checker::penalty(&found, scenario.expect.penalty),
         Err(e) => CheckResult::could_not_check("penalty", e.to_string()),
     });
-    (out, figures)
+    (out, figures, settled)
 }
 
 /// Each node's total and what open channels hold for neither side. The
@@ -63,10 +67,13 @@ fn party_figures(ledger: &Ledger) -> Vec<String> {
 
 /// Settles the chain, then reads every balance and counts the channels the
 /// run opened that are closed now.
-async fn conservation_figures(world: &World<'_>) -> Result<(Ledger, u64)> {
+async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Result<(Ledger, u64)> {
     let cluster = world.cluster;
     let nodes: Vec<_> = cluster.nodes().collect();
-    lightning::mine_until_settled(cluster, &nodes, 400).await?;
+    let t = std::time::Instant::now();
+    let mined = lightning::mine_until_settled(cluster, &nodes, 400).await;
+    *settled = t.elapsed();
+    mined?;
     let ledger = ledger(cluster).await?;
     let opened = world.state().channels.len() as u64;
     let mut open = std::collections::BTreeSet::new();

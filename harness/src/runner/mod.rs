@@ -28,7 +28,7 @@ use crate::checker;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::report::event::{RunEvent, StepOutcome};
-use crate::report::RunReport;
+use crate::report::{Phase, RunReport};
 use crate::scenario::{Action, Scenario, Step};
 
 use armed::Armed;
@@ -106,6 +106,7 @@ async fn finish(
         events.emit(RunEvent::Phase {
             label: "artifacts".to_string(),
             took: t.elapsed(),
+            phase: Phase::Teardown,
         });
     }
     let t = Instant::now();
@@ -113,6 +114,7 @@ async fn finish(
     events.emit(RunEvent::Phase {
         label: "teardown".to_string(),
         took: t.elapsed(),
+        phase: Phase::Teardown,
     });
     if let Err(e) = teardown {
         events.emit(RunEvent::RunFailed {
@@ -178,6 +180,7 @@ async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
     world.events.emit(RunEvent::Phase {
         label: "setup (chain, funds, channels)".to_string(),
         took: t.elapsed(),
+        phase: Phase::Setup,
     });
     world.events.emit(RunEvent::Setup {
         text: "setup done".to_string(),
@@ -194,13 +197,19 @@ async fn drive(scenario: &Scenario, world: &World<'_>) -> Result<()> {
     armed.finish(world, scenario).await?;
 
     let t = Instant::now();
-    let (checks, figures) = checks::final_checks(scenario, world, chain_start).await;
+    let (checks, figures, settled) = checks::final_checks(scenario, world, chain_start).await;
     if !figures.is_empty() {
         world.events.emit(RunEvent::Figures { lines: figures });
     }
     world.events.emit(RunEvent::Phase {
+        label: "settle".to_string(),
+        took: settled,
+        phase: Phase::Settle,
+    });
+    world.events.emit(RunEvent::Phase {
         label: "checks".to_string(),
-        took: t.elapsed(),
+        took: t.elapsed().saturating_sub(settled),
+        phase: Phase::Checks,
     });
     let failed: Vec<&crate::report::CheckResult> = checks.iter().filter(|c| !c.passed()).collect();
     world.state().failed_checks = failed.iter().map(|c| c.name.clone()).collect();

@@ -279,11 +279,28 @@ pub(super) fn follow_chain(
     channel_manager: &Arc<ChannelManager>,
     chain_monitor: &Arc<ChainMonitor>,
     sweeper: &Arc<Sweeper>,
+    poll: std::time::Duration,
 ) {
     let listeners = Arc::new(Listeners(vec![
         channel_manager.clone() as Arc<dyn Listen + Send + Sync>,
         chain_monitor.clone() as Arc<dyn Listen + Send + Sync>,
         sweeper.clone() as Arc<dyn Listen + Send + Sync>,
     ]));
-    chain::spawn_follow(source, base.network, listeners);
+    // The background processor sweeps every 30 s; an output that matured
+    // in this block is swept now, not half a minute of blocks later.
+    let sweeper = sweeper.clone();
+    let on_tip = move || {
+        let sweeper = sweeper.clone();
+        async move {
+            // The sync sweeper signs (through vlsd, blocking): off the runtime.
+            let swept = tokio::task::spawn_blocking(move || {
+                sweeper.regenerate_and_broadcast_spend_if_necessary()
+            })
+            .await;
+            if !matches!(swept, Ok(Ok(()))) {
+                tracing::debug!("sweeping after a new block failed; the sweeper's timer retries");
+            }
+        }
+    };
+    chain::spawn_follow(source, base.network, listeners, poll, on_tip);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod channels;
+pub mod host;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
