@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures_util::future::try_join_all;
+
 use crate::component::{Bitcoind, LdkNode, Signer};
 use crate::contained::DATADIR;
 use crate::container::Container;
@@ -108,8 +110,17 @@ impl ClusterBuilder {
         let docker = docker::connect().await?;
         let mut startup = Vec::new();
         let t = Instant::now();
-        let images = match self.images.clone() {
-            Some(i) => i,
+        let handed = match self.images.clone() {
+            Some(i) => Some(i),
+            None => crate::image::handed_over(&docker).await?,
+        };
+        let images = match handed {
+            Some(i) => {
+                if self.images.is_none() {
+                    startup.push(("images (from the test setup)".to_string(), t.elapsed()));
+                }
+                i
+            }
             None => {
                 let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
                 let built = outcomes.iter().any(|o| o.built);
@@ -144,7 +155,9 @@ impl ClusterBuilder {
         Ok(cluster)
     }
 
-    /// Creates and starts every container, without waiting for readiness.
+    /// Creates and starts every container, without waiting for readiness:
+    /// bitcoind first (nodes are given its credentials), then the rest side
+    /// by side, since Docker takes a while to create and start each.
     async fn create_components(&self, cluster: &mut Cluster) -> Result<()> {
         if self.bitcoind {
             let mut b = Bitcoind::builder(&cluster.images.base);
@@ -153,25 +166,33 @@ impl ClusterBuilder {
             }
             cluster.bitcoind = Some(b.create(&cluster.resources).await?);
         }
-        for node in &self.signers {
-            let s = Signer::builder(&cluster.images.vlsd, node)
-                .create(&cluster.resources)
-                .await?;
-            cluster.signers.insert(node.clone(), s);
-        }
-        for (name, signer) in &self.nodes {
-            let bitcoind = cluster.bitcoind()?;
-            let n = LdkNode::builder(&cluster.images.lnnode, name, *signer)
+        let (res, images) = (&cluster.resources, &cluster.images);
+        let signers = try_join_all(self.signers.iter().map(|node| async move {
+            let s = Signer::builder(&images.vlsd, node).create(res).await?;
+            Ok::<_, HarnessError>((node.clone(), s))
+        }));
+        let bitcoind = cluster.bitcoind.as_ref();
+        let nodes = try_join_all(self.nodes.iter().map(|(name, signer)| async move {
+            let bitcoind = bitcoind.ok_or_else(|| {
+                HarnessError::component("cluster", "Lightning nodes need bitcoind")
+            })?;
+            let n = LdkNode::builder(&images.lnnode, name, *signer)
                 .defer_restored_validation(self.defer_restored_validation.contains(name))
-                .create(&cluster.resources, bitcoind)
+                .create(res, bitcoind)
                 .await?;
-            cluster.nodes.insert(name.clone(), n);
-            if *signer == SignerChoice::Vlsd {
-                let s = Signer::builder(&cluster.images.vlsd, name)
-                    .create(&cluster.resources)
-                    .await?;
+            let s = match signer {
+                SignerChoice::Vlsd => Some(Signer::builder(&images.vlsd, name).create(res).await?),
+                SignerChoice::Local => None,
+            };
+            Ok::<_, HarnessError>((name.clone(), n, s))
+        }));
+        let (signers, nodes) = tokio::try_join!(signers, nodes)?;
+        cluster.signers.extend(signers);
+        for (name, n, s) in nodes {
+            if let Some(s) = s {
                 cluster.signers.insert(name.clone(), s);
             }
+            cluster.nodes.insert(name, n);
         }
         Ok(())
     }

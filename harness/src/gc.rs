@@ -8,6 +8,7 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, RemoveVolumeOptions,
 };
 use bollard::Docker;
+use futures_util::future::join_all;
 
 use crate::docker::{label_filter, LABEL_OWNER, LABEL_PROJECT, LABEL_RUN};
 use crate::error::{HarnessError, Result};
@@ -80,26 +81,28 @@ async fn remove_matching(
         ))
         .await
         .map_err(HarnessError::docker("list containers"))?;
-    for c in containers {
-        let labels = c.labels.unwrap_or_default();
-        if !select(&labels) {
-            continue;
-        }
-        let Some(id) = c.id else { continue };
+    // Removed side by side: a forced removal waits for the kill, and a run
+    // has several containers.
+    let chosen: Vec<(String, HashMap<String, String>)> = containers
+        .into_iter()
+        .filter_map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            Some((c.id?, labels)).filter(|(_, l)| select(l))
+        })
+        .collect();
+    let outcomes = join_all(chosen.iter().map(|(id, _)| async move {
         let opts = RemoveContainerOptionsBuilder::new()
             .force(true)
             .v(true)
             .build();
-        match docker.remove_container(&id, Some(opts)).await {
-            Ok(()) => removed.containers += 1,
-            Err(e) if HarnessError::is_not_found(&e) => {}
-            Err(e) => {
-                return Err(HarnessError::Docker {
-                    op: format!("remove container {id}"),
-                    source: e,
-                })
-            }
-        }
+        gone(
+            docker.remove_container(id, Some(opts)).await,
+            format!("remove container {id}"),
+        )
+    }))
+    .await;
+    for ((_, labels), outcome) in chosen.iter().zip(outcomes) {
+        removed.containers += outcome?;
         if let Some(run) = labels.get(LABEL_RUN) {
             removed.runs.insert(run.clone());
         }
@@ -132,16 +135,23 @@ async fn remove_matching(
         ))
         .await
         .map_err(HarnessError::docker("list volumes"))?;
-    for v in volumes.volumes.unwrap_or_default() {
-        if !select(&v.labels) {
-            continue;
-        }
-        removed.volumes += gone(
+    let chosen: Vec<_> = volumes
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| select(&v.labels))
+        .collect();
+    let outcomes = join_all(chosen.iter().map(|v| async move {
+        gone(
             docker
                 .remove_volume(&v.name, None::<RemoveVolumeOptions>)
                 .await,
             format!("remove volume {}", v.name),
-        )?;
+        )
+    }))
+    .await;
+    for (v, outcome) in chosen.iter().zip(outcomes) {
+        removed.volumes += outcome?;
         if let Some(run) = v.labels.get(LABEL_RUN) {
             removed.runs.insert(run.clone());
         }

@@ -3,10 +3,11 @@
 //!
 //! A follow stream ends whenever the container stops (a kill, a restart), so
 //! the sink is resumed by its container after every start; lines already
-//! written are skipped by timestamp. At teardown the sink is closed with one
+//! written are skipped when a re-read returns them again. At teardown the sink is closed with one
 //! last non-following read, so the file is complete even when the follower
 //! never got to run (a panic on a single-threaded runtime).
 
+use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,11 +25,23 @@ use crate::sync::lock;
 /// Pause before a log stream that ended is opened again.
 const REFOLLOW: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How many of the latest lines are remembered to skip their repeats. A
+/// re-read starts 2 s before the last line written (Docker's `since` has
+/// whole seconds), so it repeats at most a few seconds of log: far fewer
+/// lines than this in any component here. Were it more, a line would be
+/// written twice, never lost.
+const RECENT_LINES: usize = 8192;
+
 struct State {
     file: File,
-    /// Normalised timestamp of the last line written (fixed-width, so it orders as text).
-    last_ts: String,
-    /// Unix seconds when that line was written, to ask Docker only for newer lines.
+    /// The latest lines written, whole (Docker's timestamp included), to
+    /// skip the ones a re-read returns again. Not "every line older than the
+    /// last one": Docker timestamps stdout and stderr apart, so a line can
+    /// follow a later-stamped one (a crash point's stderr line after the
+    /// node's stdout, seen lost that way).
+    recent: HashSet<String>,
+    order: VecDeque<String>,
+    /// Unix seconds when the last line was written, to ask Docker only for newer lines.
     last_unix: i64,
 }
 
@@ -56,7 +69,8 @@ impl LogSink {
             container_id: container_id.to_string(),
             state: Arc::new(Mutex::new(State {
                 file,
-                last_ts: String::new(),
+                recent: HashSet::new(),
+                order: VecDeque::new(),
                 last_unix: 0,
             })),
             follower: Arc::new(Mutex::new(None)),
@@ -122,15 +136,20 @@ impl LogSink {
 
     fn write_line(&self, line: &str) {
         let mut st = lock(&self.state);
-        let (ts, _) = line.split_once(' ').unwrap_or((line, ""));
-        let norm = normalise_ts(ts);
-        if !norm.is_empty() && norm <= st.last_ts {
-            return;
+        if stamped(line) {
+            if !st.recent.insert(line.to_string()) {
+                return;
+            }
+            st.order.push_back(line.to_string());
+            if st.order.len() > RECENT_LINES {
+                if let Some(old) = st.order.pop_front() {
+                    st.recent.remove(&old);
+                }
+            }
         }
         // A log file we cannot write is not worth failing a scenario for; the
         // container's own log stays in Docker until teardown.
         let _ = writeln!(st.file, "{line}");
-        st.last_ts = norm;
         st.last_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -143,16 +162,11 @@ impl LogSink {
     }
 }
 
-/// Docker's RFC 3339 timestamp with the fraction padded to nanoseconds, so
-/// that text order is time order.
-fn normalise_ts(ts: &str) -> String {
-    let Some(body) = ts.strip_suffix('Z') else {
-        return String::new();
-    };
-    match body.split_once('.') {
-        Some((secs, frac)) => format!("{secs}.{frac:0<9}Z"),
-        None => format!("{body}.000000000Z"),
-    }
+/// Whether the line starts with Docker's RFC 3339 timestamp; only such
+/// lines can come back in a re-read (the rest are the harness's own).
+fn stamped(line: &str) -> bool {
+    let ts = line.split_once(' ').map_or(line, |(ts, _)| ts);
+    ts.ends_with('Z') && ts.starts_with(|c: char| c.is_ascii_digit())
 }
 
 pub fn tail_of_file(path: &Path, n: usize) -> String {
@@ -197,12 +211,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_order_as_text_after_normalising() {
-        let a = normalise_ts("2026-11-21T18:24:01.12Z");
-        let b = normalise_ts("2026-11-21T18:24:01.123Z");
-        let c = normalise_ts("2026-11-21T18:24:02Z");
-        assert!(a < b && b < c, "{a} {b} {c}");
-        assert_eq!(normalise_ts("garbage"), "");
+    fn only_docker_stamped_lines_count_as_stamped() {
+        assert!(stamped("2026-11-21T18:24:01.12Z hello"));
+        assert!(!stamped("garbage line"));
+        assert!(!stamped(""));
+    }
+
+    #[test]
+    fn repeats_are_skipped_and_out_of_order_lines_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.log");
+        let sink = LogSink::create(&p, "id").expect("sink");
+        let lines = [
+            "2026-12-07T03:58:45.240670707Z node: sending payment",
+            // stderr, stamped before the stdout line above, written after it
+            "2026-12-07T03:58:45.240500000Z agent: hold cp1 reached",
+            // a re-read after a restart repeats both
+            "2026-12-07T03:58:45.240670707Z node: sending payment",
+            "2026-12-07T03:58:45.240500000Z agent: hold cp1 reached",
+            "2026-12-07T03:58:46Z node: next",
+        ];
+        for l in lines {
+            sink.write_line(l);
+        }
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            vec![lines[0], lines[1], lines[4]]
+        );
     }
 
     #[test]

@@ -523,9 +523,8 @@ impl Resources {
             return Ok(());
         }
         let containers = lock(&self.containers).clone();
-        for c in &containers {
-            c.logs().close(&self.docker).await;
-        }
+        futures_util::future::join_all(containers.iter().map(|c| c.logs().close(&self.docker)))
+            .await;
         if self.keep {
             tracing::warn!(run = %self.run_id, "keeping run resources; remove with `harness gc` once this process exits");
             return Ok(());

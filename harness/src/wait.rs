@@ -44,10 +44,18 @@ pub enum NotYet {
     Never(String),
 }
 
-/// Polls `probe` until it yields `Ok`, backing off from 20 ms to 500 ms.
-/// `probe` returns `Err(observation)` while the condition does not hold; the
-/// last observation goes into the timeout error. The backoff keeps the poll
-/// cheap; readiness here has no push notification to wait on instead.
+/// First pause between two probes.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+/// Longest pause between two probes: how late a wait may see its condition.
+/// Probes are a loopback HTTP or RPC call (a millisecond or two), and a run
+/// waits a dozen times or more, each up to one pause late, so a long pause
+/// costs a run more than the polls it saves.
+const MAX_PAUSE: Duration = Duration::from_millis(100);
+
+/// Polls `probe` until it yields `Ok`, backing off from [`FIRST_PAUSE`] to
+/// [`MAX_PAUSE`]. `probe` returns `Err(observation)` while the condition does
+/// not hold; the last observation goes into the timeout error. Readiness here
+/// has no push notification to wait on instead.
 pub async fn until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -68,7 +76,7 @@ where
     Fut: Future<Output = std::result::Result<T, NotYet>>,
 {
     let deadline = Deadline::after(limit);
-    let mut pause = Duration::from_millis(20);
+    let mut pause = FIRST_PAUSE;
     let mut last = String::from("not checked yet");
     loop {
         match tokio::time::timeout(deadline.remaining(), probe()).await {
@@ -91,7 +99,7 @@ where
             });
         }
         tokio::time::sleep(pause.min(deadline.remaining())).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 

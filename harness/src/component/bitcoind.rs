@@ -90,6 +90,12 @@ impl BitcoindBuilder {
                 // (docs/findings.md, "Knots refuses its own wallet's
                 // transactions").
                 "-rejectparasites=0".to_string(),
+                // Each wallet (the miner's, one per node) derives its
+                // keypool when created: 1000 keys for each of 8 descriptors
+                // by default, half a second of CPU per wallet on this
+                // machine kind, for addresses a run never asks for. The
+                // pool refills as addresses are handed out.
+                "-keypool=20".to_string(),
             ])
             .with_volume(format!("{}-data", self.name), DATADIR)
             .with_published_port(RPC_PORT)

@@ -18,10 +18,12 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 mod build;
+mod handoff;
 mod host;
 mod times;
 
 use build::{build_from_context, dockerfile_context, run_with_progress, BuildLock};
+pub use handoff::{hand_to_tests, handed_over, IMAGES_ENV};
 pub use host::host_debian_mirror;
 use host::require_tool;
 use times::BuildTimes;

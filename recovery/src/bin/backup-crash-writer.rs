@@ -1,7 +1,11 @@
 //! Test helper for the crash test (`tests/backup_crash.rs`): seals the
 //! snapshot of a (stopped) vlsd datadir into backups in a directory as fast as
-//! it can, keeping the newest 3, until it is killed.
+//! it can, keeping the newest 3, until it is killed. It prints `wrote` after
+//! each backup, so the test can kill it once it is writing rather than at a
+//! time guessed for this machine's speed.
 //! Arguments: `<dir> <age recipient> <vlsd datadir>`.
+
+use std::io::Write;
 
 use vls_recovery::archive::HtlcArchive;
 use vls_recovery::backup::{self, DirSink, SealKey};
@@ -35,10 +39,13 @@ fn main() -> std::process::ExitCode {
         seed: None,
         source: "crash-writer".into(),
     };
+    let mut out = std::io::stdout().lock();
     loop {
         if let Err(e) = sink.write_snapshot(&snapshot, &HtlcArchive::default()) {
             eprintln!("{e}");
             return std::process::ExitCode::from(1);
         }
+        // The test reads only the first line; a closed pipe ends nothing.
+        let _ = writeln!(out, "wrote").and_then(|()| out.flush());
     }
 }

@@ -32,7 +32,12 @@ pub fn require_tool(tool: &'static str, package: &'static str) -> Result<(), Str
                 return Err(ask);
             }
             for args in [vec!["update", "-q"], vec!["install", "-y", "-q", package]] {
-                let ok = Command::new("apt-get")
+                // Under the lock every apt-get of this project takes (the
+                // harness may be installing its image tools at this moment),
+                // and waiting for dpkg's own.
+                let ok = Command::new("flock")
+                    .args(["-w", "600", "/tmp/vls-chaos-apt.lock", "apt-get"])
+                    .args(["-o", "DPkg::Lock::Timeout=600"])
                     .args(&args)
                     .env("DEBIAN_FRONTEND", "noninteractive")
                     .status()
