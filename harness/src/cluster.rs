@@ -110,24 +110,23 @@ impl ClusterBuilder {
         let docker = docker::connect().await?;
         let mut startup = Vec::new();
         let t = Instant::now();
-        let handed = match self.images.clone() {
-            Some(i) => Some(i),
-            None => crate::image::handed_over(&docker).await?,
-        };
-        let images = match handed {
-            Some(i) => {
-                if self.images.is_none() {
-                    startup.push(("images (from the test setup)".to_string(), t.elapsed()));
-                }
-                i
-            }
+        let images = match self.images.clone() {
+            Some(i) => i,
             None => {
-                let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
-                let built = outcomes.iter().any(|o| o.built);
-                let label = if built {
-                    "images (built)"
-                } else {
-                    "images (warm)"
+                let (images, label) = match crate::image::handed_over(&docker).await? {
+                    Some(i) => (i, "images (from the test setup)"),
+                    None => {
+                        let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
+                        let built = outcomes.iter().any(|o| o.built);
+                        (
+                            images,
+                            if built {
+                                "images (built)"
+                            } else {
+                                "images (warm)"
+                            },
+                        )
+                    }
                 };
                 startup.push((label.to_string(), t.elapsed()));
                 images

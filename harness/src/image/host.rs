@@ -31,31 +31,12 @@ pub(super) async fn require_tool(tool: &str, package: &str) -> Result<()> {
             install: format!("sudo apt-get update && sudo apt-get install -y {package}"),
         });
     }
-    run_with_progress(apt_get(&["update", "-q"]), "apt-get update", None).await?;
-    run_with_progress(
-        apt_get(&["install", "-y", "-q", package]),
-        &format!("apt-get install {package}"),
-        None,
-    )
-    .await
-}
-
-/// Held by every apt-get this project runs (the harness, the recovery
-/// tests, `tools/protoc`), so installs started side by side by parallel
-/// tests queue instead of failing on apt's own lock.
-const APT_LOCK: &str = "/tmp/vls-chaos-apt.lock";
-/// How long an apt-get waits for the other's lock: an install takes seconds.
-const APT_LOCK_WAIT_SECS: &str = "600";
-
-/// `apt-get <args>` under [`APT_LOCK`], waiting for dpkg's lock too (held
-/// by an apt run that is not ours).
-fn apt_get(args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new("flock");
-    cmd.args(["-w", APT_LOCK_WAIT_SECS, APT_LOCK, "apt-get"])
-        .args(["-o", &format!("DPkg::Lock::Timeout={APT_LOCK_WAIT_SECS}")])
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    cmd
+    // The project's one installer: it queues behind any other install of
+    // ours (parallel tests) and behind dpkg's lock.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/apt-install");
+    let mut install = tokio::process::Command::new(script);
+    install.args([tool, package]);
+    run_with_progress(install, &format!("apt-get install {package}"), None).await
 }
 
 /// The Debian archive the host's apt uses, so the rootfs comes from the same
