@@ -5,6 +5,8 @@
 //! funds unless the scenario says so. The `assert` steps' checks: heights,
 //! balances, channels, HTLCs, payments, processes, logs, clocks, files.
 
+use std::collections::BTreeMap;
+
 use crate::node::{ChannelState, PaymentStatus};
 use crate::report::{CheckResult, Verdict};
 use crate::scenario::spec::Signature;
@@ -26,6 +28,9 @@ pub struct Ledger {
     pub nodes: Vec<(String, u64)>,
     /// Channel capacity held by neither side (commitment fee, anchors), over open channels.
     pub in_channel_fees: u64,
+    /// Open channels whose two ends do not count the same total (an update
+    /// half done): each names the channel and both ends' figures.
+    pub disagreements: Vec<String>,
 }
 
 impl Ledger {
@@ -38,12 +43,20 @@ impl Ledger {
     pub fn check(&self, bound: u64) -> CheckResult {
         let observed = self.observed();
         let missing = self.minted as i128 - observed as i128;
-        let ok = missing >= 0 && missing <= bound as i128;
+        let ok = missing >= 0 && missing <= bound as i128 && self.disagreements.is_empty();
+        let disagree = if self.disagreements.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the two ends of an open channel disagree: {}",
+                self.disagreements.join("; ")
+            )
+        };
         CheckResult::new(
             "conservation",
             ok,
             format!(
-                "minted {} sat; seen {} sat (miner {}, {}, in-channel fees {}); missing {} sat, bound {} sat",
+                "minted {} sat; seen {} sat (miner {}, {}, in-channel fees {}); missing {} sat, bound {} sat{disagree}",
                 self.minted,
                 observed,
                 self.miner_wallet,
@@ -58,6 +71,45 @@ impl Ledger {
             ),
         )
     }
+}
+
+/// What each end of an open channel loses turning its msat figure into
+/// whole sat: an offered HTLC's msat below a satoshi (the commitment's own
+/// rounding goes to the fee, which the opener counts).
+pub const CHANNEL_END_ROUNDING_SAT: u64 = 1;
+
+/// One end's view of an open channel: the node, the capacity and what the
+/// node counts as its own in it (sat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEnd {
+    pub node: String,
+    pub capacity_sat: u64,
+    pub local_sat: u64,
+}
+
+/// Channels both of whose ends are open and do not add up to the capacity:
+/// between a payment's `update_fulfill` and the revocations that finish it,
+/// one end already counts the HTLC as its own while the other still counts
+/// it too (or neither does), so reading the ledger then would find or lose
+/// the payment's amount. A channel one end no longer lists is not judged.
+pub fn channel_disagreements(channels: &BTreeMap<String, Vec<ChannelEnd>>) -> Vec<String> {
+    channels
+        .iter()
+        .filter_map(|(id, ends)| {
+            let [a, b] = ends.as_slice() else {
+                return None;
+            };
+            let held = a.local_sat + b.local_sat;
+            let cap = a.capacity_sat;
+            let slack = 2 * CHANNEL_END_ROUNDING_SAT;
+            (held > cap || cap - held > slack).then(|| {
+                format!(
+                    "channel {id} ({cap} sat): {} counts {} sat, {} counts {} sat, together {held} sat",
+                    a.node, a.local_sat, b.node, b.local_sat
+                )
+            })
+        })
+        .collect()
 }
 
 /// Conservation on a settled chain: the slack is rounding plus the anchors
@@ -376,14 +428,55 @@ mod tests {
             miner_wallet: 500,
             nodes: vec![("a".into(), 300)],
             in_channel_fees: 100,
+            disagreements: Vec::new(),
         };
         assert!(!l.check(50).passed(), "100 missing > 50");
         assert!(l.check(100).passed());
         let over = Ledger {
             miner_wallet: 700,
-            ..l
+            ..l.clone()
         };
         assert!(!over.check(1_000).passed(), "more than minted is a failure");
+        let split = Ledger {
+            disagreements: vec!["channel c".into()],
+            ..l
+        };
+        let r = split.check(100);
+        assert!(!r.passed(), "ends that disagree fail the check");
+        assert!(r.detail.contains("channel c"), "{}", r.detail);
+    }
+
+    #[test]
+    fn channel_ends_must_add_up_to_the_capacity() {
+        let end = |node: &str, local_sat| ChannelEnd {
+            node: node.into(),
+            capacity_sat: 1_000_000,
+            local_sat,
+        };
+        let mut chans = BTreeMap::new();
+        chans.insert(
+            "agreed".to_string(),
+            vec![end("alice", 600_000), end("bob", 399_999)],
+        );
+        chans.insert("one end".to_string(), vec![end("alice", 5)]);
+        assert!(channel_disagreements(&chans).is_empty());
+        // The payee counts a fulfilled HTLC the payer still counts as offered.
+        chans.insert(
+            "double".to_string(),
+            vec![end("alice", 610_000), end("bob", 400_000)],
+        );
+        // Neither counts it: one end removed it, the other has not added it.
+        chans.insert(
+            "lost".to_string(),
+            vec![end("carol", 590_000), end("dave", 400_000)],
+        );
+        let found = channel_disagreements(&chans);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("alice counts 610000 sat, bob counts 400000 sat"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("together 990000 sat"), "{found:?}");
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! figure that cannot be read makes its check "could not check", never a
 //! failure of the thing it checks.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::checker::{self, revocation_spend, Ledger, Penalty};
+use crate::checker::{self, revocation_spend, ChannelEnd, Ledger, Penalty};
 use crate::cluster::Cluster;
 use crate::component::regtest_subsidy_sat;
 use crate::error::{HarnessError, Result};
@@ -15,6 +16,7 @@ use crate::lightning;
 use crate::node::Node;
 use crate::report::CheckResult;
 use crate::scenario::Scenario;
+use crate::wait::{self, NotYet};
 
 use super::state::World;
 
@@ -74,7 +76,7 @@ async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Resu
     let mined = lightning::mine_until_settled(cluster, &nodes, 400).await;
     *settled = t.elapsed();
     mined?;
-    let ledger = ledger(cluster).await?;
+    let ledger = agreed_ledger(cluster).await?;
     let opened = world.state().channels.len() as u64;
     let mut open = std::collections::BTreeSet::new();
     for n in &nodes {
@@ -91,6 +93,43 @@ fn btc_to_sat(v: Option<&Value>) -> u64 {
         .unwrap_or(0)
 }
 
+/// How long the two ends of an open channel may take to finish the update
+/// in flight when the checks begin (a payment step returns when the payer
+/// learns the preimage, before the revocations that end it): a few signer
+/// round trips, each slow under a delay fault.
+const AGREE_WITHIN: Duration = Duration::from_secs(20);
+
+/// The ledger once both ends of every open channel count the same total;
+/// if they still do not after [`AGREE_WITHIN`], the last reading, whose
+/// disagreements fail the conservation check by name.
+async fn agreed_ledger(cluster: &Cluster) -> Result<Ledger> {
+    let last = std::sync::Mutex::new(None);
+    let agreed = wait::until_or_never(
+        "both ends of every open channel count the same total",
+        AGREE_WITHIN,
+        || async {
+            // A node that cannot be read will not be readable by waiting.
+            let read = ledger(cluster)
+                .await
+                .map_err(|e| NotYet::Never(e.to_string()))?;
+            if read.disagreements.is_empty() {
+                return Ok(read);
+            }
+            let why = read.disagreements.join("; ");
+            if let Ok(mut slot) = last.lock() {
+                *slot = Some(read);
+            }
+            Err(NotYet::Pending(why))
+        },
+    )
+    .await;
+    match (agreed, last.into_inner().ok().flatten()) {
+        (Ok(ledger), _) => Ok(ledger),
+        (Err(HarnessError::Timeout { .. }), Some(disagreeing)) => Ok(disagreeing),
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// Reads every balance. Nodes must be up (the scenario ends healed).
 pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
     let b = cluster.bitcoind()?;
@@ -101,7 +140,7 @@ pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
         + btc_to_sat(bal.pointer("/mine/untrusted_pending"))
         + btc_to_sat(bal.pointer("/mine/immature"));
     let mut nodes = Vec::new();
-    let mut capacity: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut ends: BTreeMap<String, Vec<ChannelEnd>> = BTreeMap::new();
     for n in cluster.nodes() {
         let bal = n.balance().await.map_err(|e| {
             HarnessError::component(
@@ -118,21 +157,27 @@ pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
                 + bal.channels_local_msat / 1000,
         ));
         for c in n.channels().await? {
-            let e = capacity
-                .entry(c.channel_id.clone())
-                .or_insert((c.capacity_sat, 0));
-            e.1 += c.local_balance_msat / 1000;
+            ends.entry(c.channel_id).or_default().push(ChannelEnd {
+                node: n.name().to_string(),
+                capacity_sat: c.capacity_sat,
+                local_sat: c.local_balance_msat / 1000,
+            });
         }
     }
-    let in_channel_fees = capacity
+    let in_channel_fees = ends
         .values()
-        .map(|(cap, held)| cap.saturating_sub(*held))
+        .map(|e| {
+            let held: u64 = e.iter().map(|end| end.local_sat).sum();
+            e.first()
+                .map_or(0, |end| end.capacity_sat.saturating_sub(held))
+        })
         .sum();
     Ok(Ledger {
         minted,
         miner_wallet,
         nodes,
         in_channel_fees,
+        disagreements: checker::channel_disagreements(&ends),
     })
 }
 
@@ -141,9 +186,20 @@ pub async fn penalties(cluster: &Cluster, from: u64) -> Result<Vec<Penalty>> {
     let b = cluster.bitcoind()?;
     let tip = b.height().await?;
     let mut found = Vec::new();
-    for h in from.max(1)..=tip {
-        let hash: String = b.call("getblockhash", vec![json!(h)]).await?;
-        let block: Value = b.call("getblock", vec![json!(hash), json!(2)]).await?;
+    let heights: Vec<u64> = (from.max(1)..=tip).collect();
+    let hashes: Vec<String> = b
+        .call_batch(
+            "getblockhash",
+            heights.iter().map(|h| vec![json!(h)]).collect(),
+        )
+        .await?;
+    let blocks: Vec<Value> = b
+        .call_batch(
+            "getblock",
+            hashes.iter().map(|h| vec![json!(h), json!(2)]).collect(),
+        )
+        .await?;
+    for (h, block) in heights.into_iter().zip(blocks) {
         for tx in block
             .get("tx")
             .and_then(Value::as_array)
