@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
@@ -130,6 +130,12 @@ impl Resources {
     /// applied to the component's spec whichever builder made it.
     pub fn set_overrides(&mut self, overrides: HashMap<String, Overrides>) {
         self.overrides = overrides;
+    }
+
+    /// Whether `name` runs on the write-buffering layer (a power cut can
+    /// lose what it did not fsync).
+    pub fn buffers_writes(&self, name: &str) -> bool {
+        self.overrides.get(name).is_some_and(|o| o.power_cut)
     }
 
     /// Removes a file from a container's filesystem or volumes, running or not:
@@ -453,26 +459,11 @@ impl Resources {
     }
 
     /// Docker's form of the spec: on the run network under its own name,
-    /// published ports on loopback only, labelled for `harness gc`.
+    /// labelled for `harness gc`. Nothing is published: the harness reaches
+    /// each component at its address on the run network, which the host
+    /// routes to. A published port costs a docker-proxy process and a dozen
+    /// iptables runs to set up and remove, per port, per run.
     fn container_body(&self, spec: &ContainerSpec, binds: Vec<String>) -> ContainerCreateBody {
-        let exposed: HashMap<String, HashMap<(), ()>> = spec
-            .published
-            .iter()
-            .map(|p| (format!("{p}/tcp"), HashMap::new()))
-            .collect();
-        let bindings = spec
-            .published
-            .iter()
-            .map(|p| {
-                (
-                    format!("{p}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".to_string()),
-                        host_port: Some(String::new()),
-                    }]),
-                )
-            })
-            .collect();
         ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: Some(spec.name.clone()),
@@ -480,11 +471,9 @@ impl Resources {
             entrypoint: spec.entrypoint.clone(),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(self.labels()),
-            exposed_ports: Some(exposed),
             stop_timeout: Some(spec.stop_grace.as_secs() as i64),
             host_config: Some(HostConfig {
                 binds: Some(binds),
-                port_bindings: Some(bindings),
                 network_mode: Some(self.network.clone()),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 devices: (!spec.devices.is_empty()).then(|| {

@@ -96,6 +96,18 @@ impl Bitcoind {
         self.request("/", method, params).await
     }
 
+    /// Returns once bitcoind's tip is at `height` or above, or after
+    /// `within` (whichever comes first).
+    pub async fn wait_for_height(&self, height: u32, within: Duration) -> Result<()> {
+        let _: Value = self
+            .call(
+                "waitforblockheight",
+                json!([height, within.as_millis() as u64]),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A call on this node's wallet.
     pub async fn wallet_call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T> {
         let path = format!("/wallet/{}", self.wallet);

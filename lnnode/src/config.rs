@@ -62,9 +62,10 @@ pub struct Config {
     /// given: nothing but a test harness should be able to stall a node.
     #[arg(long)]
     pub control_listen: Option<SocketAddr>,
-    /// How often to ask bitcoind for its tip, in milliseconds. A second
-    /// suits a live node; a regtest harness that mines on demand asks
-    /// more often, so a node sees a block as soon as it exists.
+    /// The longest wait between two looks at bitcoind's tip, in
+    /// milliseconds. A new block is seen at once (the node waits for it in
+    /// bitcoind, `waitforblockheight`); this bounds how late a reorg to a
+    /// chain of the same height is seen.
     #[arg(long, default_value_t = 1000)]
     pub chain_poll_ms: u64,
 }

@@ -60,6 +60,7 @@ pub async fn start(config: Config, keys: Arc<Keys>, bitcoind: Bitcoind) -> Resul
         &channel_manager,
         &chain_monitor,
         &sweeper,
+        &bitcoind,
         poll,
     );
     let (gossip_sync, peer_manager) = peer_manager(&base, &keys, &channel_manager, &routing);

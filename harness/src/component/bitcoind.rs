@@ -1,5 +1,5 @@
 //! Regtest bitcoind (Bitcoin Knots from the base image), driven from the host
-//! over JSON-RPC on a published 127.0.0.1 port.
+//! over JSON-RPC at its address on the run network.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -58,47 +58,57 @@ impl BitcoindBuilder {
         let mut pw = [0u8; 16];
         rand::rng().fill_bytes(&mut pw);
         let password = hex::encode(pw);
+        let mut cmd = vec![
+            "bitcoind".to_string(),
+            "-regtest".to_string(),
+            format!("-datadir={DATADIR}"),
+            "-server".to_string(),
+            "-printtoconsole".to_string(),
+            "-rpcbind=0.0.0.0".to_string(),
+            "-rpcallowip=0.0.0.0/0".to_string(),
+            format!("-rpcuser={RPC_USER}"),
+            format!("-rpcpassword={password}"),
+            "-fallbackfee=0.00001".to_string(),
+            // No -txindex: after a SIGKILL, bitcoind with an index can
+            // refuse to start ("txindex: best block of the index not
+            // found"), and kill faults on bitcoind must not end a run.
+            // Knots defaults to legacy P2PKH addresses; Lightning wants segwit.
+            "-addresstype=bech32".to_string(),
+            "-changetype=bech32".to_string(),
+            "-listen=1".to_string(),
+            // Neither a router to map a port on (Knots enables PCP/NAT-PMP
+            // by default) nor DNS seeds exist on a private regtest
+            // network; the two threads racing at start aborted bitcoind
+            // once (docs/findings.md, "bitcoind aborts at start").
+            "-natpmp=0".to_string(),
+            "-dnsseed=0".to_string(),
+            // Knots refuses transactions it takes for CAT-21 mints
+            // (nLockTime 21), its own wallet's among them: anti-fee-
+            // sniping sets a recent height, now and then up to 99 back,
+            // so a funding sent near height 110 is sometimes refused
+            // (docs/findings.md, "Knots refuses its own wallet's
+            // transactions").
+            "-rejectparasites=0".to_string(),
+            // Each wallet (the miner's, one per node) derives its
+            // keypool when created: 1000 keys for each of 8 descriptors
+            // by default, half a second of CPU per wallet on this
+            // machine kind, for addresses a run never asks for. The
+            // pool refills as addresses are handed out.
+            "-keypool=20".to_string(),
+        ];
+        if !res.buffers_writes(&self.name) {
+            // The wallets (the miner's, one per node) write every block's
+            // coinbase and every payment to SQLite, and wait for each
+            // write to reach the disk: a tenth of bitcoind's CPU in a
+            // two-node run here (perf, 765 samples down to 680). A kill
+            // or crash cannot lose what the kernel holds; only a power cut
+            // could, and a bitcoind on the power-cut layer keeps SQLite's
+            // fsyncs.
+            cmd.push("-unsafesqlitesync".to_string());
+        }
         let spec = ContainerSpec::new(&self.name, &self.image)
-            .with_cmd([
-                "bitcoind".to_string(),
-                "-regtest".to_string(),
-                format!("-datadir={DATADIR}"),
-                "-server".to_string(),
-                "-printtoconsole".to_string(),
-                "-rpcbind=0.0.0.0".to_string(),
-                "-rpcallowip=0.0.0.0/0".to_string(),
-                format!("-rpcuser={RPC_USER}"),
-                format!("-rpcpassword={password}"),
-                "-fallbackfee=0.00001".to_string(),
-                // No -txindex: after a SIGKILL, bitcoind with an index can
-                // refuse to start ("txindex: best block of the index not
-                // found"), and kill faults on bitcoind must not end a run.
-                // Knots defaults to legacy P2PKH addresses; Lightning wants segwit.
-                "-addresstype=bech32".to_string(),
-                "-changetype=bech32".to_string(),
-                "-listen=1".to_string(),
-                // Neither a router to map a port on (Knots enables PCP/NAT-PMP
-                // by default) nor DNS seeds exist on a private regtest
-                // network; the two threads racing at start aborted bitcoind
-                // once (docs/findings.md, "bitcoind aborts at start").
-                "-natpmp=0".to_string(),
-                "-dnsseed=0".to_string(),
-                // Knots refuses transactions it takes for CAT-21 mints
-                // (nLockTime 21), its own wallet's among them: anti-fee-
-                // sniping sets a recent height, now and then up to 99 back,
-                // so a funding sent near height 110 is sometimes refused
-                // (docs/findings.md, "Knots refuses its own wallet's
-                // transactions").
-                "-rejectparasites=0".to_string(),
-                // Each wallet (the miner's, one per node) derives its
-                // keypool when created: 1000 keys for each of 8 descriptors
-                // by default, half a second of CPU per wallet on this
-                // machine kind, for addresses a run never asks for. The
-                // pool refills as addresses are handed out.
-                "-keypool=20".to_string(),
-            ])
+            .with_cmd(cmd)
             .with_volume(format!("{}-data", self.name), DATADIR)
-            .with_published_port(RPC_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(30));
         let container = res.start(spec).await?;
@@ -119,7 +129,7 @@ pub struct Bitcoind {
     password: String,
     rpc_timeout: Duration,
     ready_timeout: Duration,
-    /// (container generation, client): rebuilt when a restart moved the host port.
+    /// (container generation, client): rebuilt when a restart may have moved it.
     client: Mutex<Option<(u64, std::sync::Arc<bitcoincore_rpc::Client>)>>,
     mining_address: Mutex<Option<String>>,
 }
@@ -163,8 +173,8 @@ impl Bitcoind {
                 return Ok(c.clone());
             }
         }
-        let port = self.container.host_port(RPC_PORT).await?;
-        let url = format!("http://127.0.0.1:{port}/wallet/{WALLET}");
+        let address = self.container.address(RPC_PORT).await?;
+        let url = format!("http://{address}/wallet/{WALLET}");
         let transport = jsonrpc::simple_http::SimpleHttpTransport::builder()
             .url(&url)
             .map_err(|e| HarnessError::component(self.container.name(), e.to_string()))?
@@ -185,12 +195,64 @@ impl Bitcoind {
         method: &str,
         params: Vec<Value>,
     ) -> Result<T> {
-        let client = self.client().await?;
         let m = method.to_string();
-        let task = tokio::task::spawn_blocking(move || client.call::<T>(&m, &params));
+        let timeout = self.rpc_timeout;
+        self.blocking(method.to_string(), move |client| {
+            client
+                .call::<T>(&m, &params)
+                .map_err(|e| describe_rpc_error(&e, timeout))
+        })
+        .await
+    }
+
+    /// `method` once per entry of `params`, in one HTTP request (JSON-RPC
+    /// batch): scanning a hundred blocks one call at a time costs bitcoind,
+    /// the harness and the kernel a round trip each.
+    pub async fn call_batch<T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: &str,
+        params: Vec<Vec<Value>>,
+    ) -> Result<Vec<T>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = method.to_string();
+        self.blocking(format!("{method} (batch)"), move |client| {
+            let rpc = client.get_jsonrpc_client();
+            let raw: Vec<Box<serde_json::value::RawValue>> = params
+                .iter()
+                .map(|p| serde_json::value::to_raw_value(p).map_err(|e| e.to_string()))
+                .collect::<std::result::Result<_, _>>()?;
+            let requests: Vec<_> = raw.iter().map(|p| rpc.build_request(&m, Some(p))).collect();
+            rpc.send_batch(&requests)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    r.ok_or_else(|| format!("no answer to call {i} of the batch"))?
+                        .result::<T>()
+                        .map_err(|e| format!("call {i} of the batch: {e}"))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Runs `f` with the client on the blocking pool (the client blocks),
+    /// bounded by the RPC timeout: a frozen bitcoind yields a clear error
+    /// naming `method`, not a hang.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        method: String,
+        f: impl FnOnce(std::sync::Arc<bitcoincore_rpc::Client>) -> std::result::Result<R, String>
+            + Send
+            + 'static,
+    ) -> Result<R> {
+        let client = self.client().await?;
+        let task = tokio::task::spawn_blocking(move || f(client));
         let rpc_err = |reason: String| HarnessError::Rpc {
             component: self.container.name().to_string(),
-            method: method.to_string(),
+            method: method.clone(),
             reason,
         };
         match tokio::time::timeout(self.rpc_timeout + Duration::from_secs(1), task).await {
@@ -199,8 +261,7 @@ impl Bitcoind {
                 self.rpc_timeout.as_secs_f64()
             ))),
             Ok(Err(join)) => Err(rpc_err(join.to_string())),
-            Ok(Ok(Err(e))) => Err(rpc_err(describe_rpc_error(&e, self.rpc_timeout))),
-            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(r)) => r.map_err(rpc_err),
         }
     }
 

@@ -78,10 +78,6 @@ impl LdkNodeBuilder {
             "/run/bitcoind-rpc-password".to_string(),
             "--bitcoind-wallet".to_string(),
             self.name.clone(),
-            // The harness mines on demand and waits for nodes to see each
-            // block: a tenth of a second, not lnnode's default second.
-            "--chain-poll-ms".to_string(),
-            "100".to_string(),
         ];
         if self.signer == SignerChoice::Vlsd {
             // The harness is lnnode's only client: it may hold signer requests.
@@ -91,7 +87,7 @@ impl LdkNodeBuilder {
                 cmd.push("--defer-restored-validation".to_string());
             }
         }
-        let mut spec = ContainerSpec::new(&self.name, &self.image)
+        let spec = ContainerSpec::new(&self.name, &self.image)
             .with_cmd(cmd)
             .with_file(
                 "/run/bitcoind-rpc-password",
@@ -101,12 +97,8 @@ impl LdkNodeBuilder {
             .with_env("NO_COLOR", "1")
             .with_env("RUST_LOG", "info,ldk=debug,h2=warn,hyper=warn,tower=warn")
             .with_volume(format!("{}-data", self.name), DATADIR)
-            .with_published_port(ADMIN_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(10));
-        if self.signer == SignerChoice::Vlsd {
-            spec = spec.with_published_port(CONTROL_PORT);
-        }
         let container = res.start(spec).await?;
         Ok(LdkNode {
             container,
@@ -478,8 +470,7 @@ async fn call<T: DeserializeOwned>(
     path: &str,
     body: Option<&Value>,
 ) -> Result<T> {
-    let host_port = container.host_port(port).await?;
-    let url = format!("http://127.0.0.1:{host_port}{path}");
+    let url = format!("http://{}{path}", container.address(port).await?);
     let mut req = http.request(method, &url);
     if let Some(b) = body {
         req = req.json(b);
@@ -489,10 +480,13 @@ async fn call<T: DeserializeOwned>(
         method: path.to_string(),
         reason,
     };
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| rpc(format!("no answer: {}", with_causes(&e))))?;
+    let resp = req.send().await.map_err(|e| {
+        if e.is_connect() {
+            // Docker may have restarted it elsewhere on the network.
+            container.forget_address();
+        }
+        rpc(format!("no answer: {}", with_causes(&e)))
+    })?;
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(|e| rpc(e.to_string()))?;
     if !status.is_success() {

@@ -1,5 +1,5 @@
-//! vlsd, the remote signer. It dials its node (`--connect`), so it needs no
-//! published port; its datadir is a named volume that outlives restarts.
+//! vlsd, the remote signer. It dials its node (`--connect`); the harness
+//! calls its admin RPC. Its datadir is a named volume that outlives restarts.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::resources::Resources;
 
 /// Port on which a node hosts the signer service that vlsd dials.
 pub const NODE_SIGNER_PORT: u16 = 7701;
-/// vlsd's admin JSON-RPC (allowlist, node state), published to the host.
+/// vlsd's admin JSON-RPC (allowlist, node state), which the harness calls.
 pub const VLSD_RPC_PORT: u16 = 8011;
 const RPC_USER: &str = "chaos";
 /// One readiness probe of the admin RPC: a loopback call that vlsd answers
@@ -95,7 +95,6 @@ impl SignerBuilder {
             .with_volume(format!("{name}-data"), DATADIR)
             // Plain log text in files; vlsd's tracing honours NO_COLOR.
             .with_env("NO_COLOR", "1")
-            .with_published_port(VLSD_RPC_PORT)
             .with_cap_add("NET_ADMIN")
             .with_stop_grace(Duration::from_secs(10));
         for (k, v) in &self.env {
@@ -213,7 +212,7 @@ impl Signer {
         params: serde_json::Value,
         timeout: Duration,
     ) -> Result<serde_json::Value> {
-        let port = self.container.host_port(VLSD_RPC_PORT).await?;
+        let address = self.container.address(VLSD_RPC_PORT).await?;
         let body =
             serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let rpc_err = |reason: String| HarnessError::Rpc {
@@ -222,13 +221,19 @@ impl Signer {
             reason,
         };
         let resp: serde_json::Value = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}"))
+            .post(format!("http://{address}"))
             .basic_auth(RPC_USER, Some(&self.rpc_password))
             .json(&body)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| rpc_err(e.to_string()))?
+            .map_err(|e| {
+                if e.is_connect() {
+                    // Docker may have restarted it elsewhere on the network.
+                    self.container.forget_address();
+                }
+                rpc_err(e.to_string())
+            })?
             .json()
             .await
             .map_err(|e| rpc_err(e.to_string()))?;

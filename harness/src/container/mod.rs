@@ -4,7 +4,6 @@
 //! Handles do not remove their container on drop: the [`Cluster`](crate::Cluster)
 //! owns every resource of a run and removes them all together.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,8 +67,11 @@ pub struct Container {
     docker_name: String,
     stop_grace: Duration,
     logs: LogSink,
-    /// Bumped on every (re)start: host port mappings change then.
+    /// Bumped on every (re)start the harness makes: the address may change then.
     generation: Arc<AtomicU64>,
+    /// (generation, address on the run network), so that a request to the
+    /// component does not cost a Docker inspect.
+    ip: Arc<std::sync::Mutex<Option<(u64, String)>>>,
     /// (live prefix, durable prefix) when the datadir sits under the
     /// power-cut layer: the archive API sees only the durable directory.
     durable: Option<(String, String)>,
@@ -101,6 +103,7 @@ impl Container {
             stop_grace,
             logs,
             generation: Arc::new(AtomicU64::new(0)),
+            ip: Arc::new(std::sync::Mutex::new(None)),
             durable: None,
         }
     }
@@ -261,22 +264,35 @@ impl Container {
         })
     }
 
-    /// The 127.0.0.1 port Docker mapped to `port/tcp`.
-    pub async fn host_port(&self, port: u16) -> Result<u16> {
-        let info = self.inspect().await?;
-        let key = format!("{port}/tcp");
-        info.network_settings
-            .and_then(|n| n.ports)
-            .and_then(|mut ports: HashMap<_, _>| ports.remove(&key))
-            .flatten()
-            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| {
-                HarnessError::component(
-                    &self.name,
-                    format!("port {key} is not published (is the container running?)"),
-                )
-            })
+    /// `ip:port` of `port` at the container's address on the run network,
+    /// which the host routes to. Looked up once per start; after Docker
+    /// restarted the container on its own (a restart policy), a caller that
+    /// could not connect calls [`Container::forget_address`].
+    pub async fn address(&self, port: u16) -> Result<String> {
+        let generation = self.generation();
+        let cached = self.ip.lock().ok().and_then(|slot| {
+            slot.as_ref()
+                .filter(|(g, _)| *g == generation)
+                .map(|(_, ip)| ip.clone())
+        });
+        let ip = match cached {
+            Some(ip) => ip,
+            None => {
+                let ip = self.ip_address().await?;
+                if let Ok(mut slot) = self.ip.lock() {
+                    *slot = Some((generation, ip.clone()));
+                }
+                ip
+            }
+        };
+        Ok(format!("{ip}:{port}"))
+    }
+
+    /// Drops the cached address: the next [`Container::address`] asks Docker.
+    pub fn forget_address(&self) {
+        if let Ok(mut slot) = self.ip.lock() {
+            *slot = None;
+        }
     }
 
     /// Runs `cmd` inside the container and collects its output.
@@ -437,7 +453,7 @@ impl Container {
     }
 
     /// The run network's gateway as the container sees it: the address the
-    /// harness's own requests (through published ports) arrive from.
+    /// harness's own requests arrive from.
     pub async fn gateway_address(&self) -> Result<String> {
         self.network_value("network gateway", |e| e.gateway).await
     }

@@ -14,7 +14,6 @@ pub struct ContainerSpec {
     pub(crate) volumes: Vec<(String, String)>,
     /// Volume keys backed by a tmpfs of this many MiB instead of the disk.
     pub(crate) tmpfs_mb: Vec<(String, u32)>,
-    pub(crate) published: Vec<u16>,
     pub(crate) cap_add: Vec<String>,
     pub(crate) stop_grace: Duration,
     /// (path, contents, mode) copied in before the first start.
@@ -37,7 +36,6 @@ impl ContainerSpec {
             env: Vec::new(),
             volumes: Vec::new(),
             tmpfs_mb: Vec::new(),
-            published: Vec::new(),
             cap_add: Vec::new(),
             stop_grace: Duration::from_secs(10),
             files: Vec::new(),
@@ -92,12 +90,6 @@ impl ContainerSpec {
     /// The volume path of the datadir, when the component has one.
     pub fn volume_paths(&self) -> impl Iterator<Item = &str> {
         self.volumes.iter().map(|(_, p)| p.as_str())
-    }
-
-    /// Publishes a TCP port on a random host port of 127.0.0.1 (never a fixed one).
-    pub fn with_published_port(mut self, port: u16) -> Self {
-        self.published.push(port);
-        self
     }
 
     pub fn with_entrypoint<I, S>(mut self, entrypoint: I) -> Self

@@ -58,7 +58,7 @@ pub(super) async fn reset(cluster: &Cluster, target: &str, peer: &str) -> Result
 /// Drops every `every`-th packet, from packet `phase` on (the seed's
 /// choice), in each direction between the target and
 /// the other components. Loopback and the gateway (the harness's own
-/// requests through published ports) are left alone: the fault is on the
+/// requests) are left alone: the fault is on the
 /// links a scenario is about, not on the test's control channel.
 pub(super) async fn packet_loss(
     container: &Container,

@@ -279,6 +279,7 @@ pub(super) fn follow_chain(
     channel_manager: &Arc<ChannelManager>,
     chain_monitor: &Arc<ChainMonitor>,
     sweeper: &Arc<Sweeper>,
+    bitcoind: &crate::bitcoind::Bitcoind,
     poll: std::time::Duration,
 ) {
     let listeners = Arc::new(Listeners(vec![
@@ -302,5 +303,12 @@ pub(super) fn follow_chain(
             }
         }
     };
-    chain::spawn_follow(source, base.network, listeners, poll, on_tip);
+    chain::spawn_follow(
+        source,
+        bitcoind.clone(),
+        base.network,
+        listeners,
+        poll,
+        on_tip,
+    );
 }
