@@ -3,9 +3,10 @@
 //!
 //! A follow stream ends whenever the container stops (a kill, a restart), so
 //! the sink is resumed by its container after every start; lines already
-//! written are skipped when a re-read returns them again. At teardown the sink is closed with one
-//! last non-following read, so the file is complete even when the follower
-//! never got to run (a panic on a single-threaded runtime).
+//! written are skipped when a re-read returns them again. At teardown the
+//! sink is closed with one last non-following read, so the file is complete
+//! even when the follower never got to run (a panic on a single-threaded
+//! runtime).
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};

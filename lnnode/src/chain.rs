@@ -110,9 +110,9 @@ pub fn spawn_follow<F, Fut>(
             // One request waiting in bitcoind instead of a poll every
             // tenth of a second: each poll cost bitcoind an HTTP round
             // trip and a thread hand-off, the largest share of its CPU in
-            // a harness run (perf). Unreachable bitcoind: wait it out.
-            // The answer is due after `every` at the latest; one lost in a
-            // partition must not hold the next look longer than that.
+            // a harness run (perf). The answer is due after `every`; one
+            // lost in a partition must not hold the next look longer, and
+            // an unreachable bitcoind is waited out, not asked in a loop.
             let waited =
                 tokio::time::timeout(every * 2, waiter.wait_for_height(height + 1, every)).await;
             if matches!(waited, Ok(Err(_))) {

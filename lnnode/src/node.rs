@@ -20,13 +20,13 @@ use crate::ldk::{ChainMonitor, ChannelManager, PeerManager, SweepDestination, Sw
 use crate::logger::TracingLogger;
 use crate::monitors::MonitorWriter;
 use crate::persist::JsonMap;
+use crate::signer::Keys;
+use lnnode_api::Payment as PaymentRecord;
 
 /// How long, after our connection closed mid-handshake, the peer may take
 /// to show as connected through another connection (a handshake is a few
 /// round trips on the run network; a peer that refused us shows nothing).
 const CLOSED_GRACE: Duration = Duration::from_secs(2);
-use crate::signer::Keys;
-use lnnode_api::Payment as PaymentRecord;
 
 pub struct Node {
     pub config: Config,

@@ -129,8 +129,8 @@ pub struct Bitcoind {
     password: String,
     rpc_timeout: Duration,
     ready_timeout: Duration,
-    /// (container generation, client): rebuilt when a restart may have moved it.
-    client: Mutex<Option<(u64, std::sync::Arc<bitcoincore_rpc::Client>)>>,
+    /// (address, client): rebuilt when the container's address changes.
+    client: Mutex<Option<(String, std::sync::Arc<bitcoincore_rpc::Client>)>>,
     mining_address: Mutex<Option<String>>,
 }
 
@@ -167,13 +167,13 @@ impl Bitcoind {
     }
 
     async fn client(&self) -> Result<std::sync::Arc<bitcoincore_rpc::Client>> {
-        let generation = self.container.generation();
-        if let Some((g, c)) = lock(&self.client).as_ref() {
-            if *g == generation {
+        // The container keeps its address per start; the client follows it.
+        let address = self.container.address(RPC_PORT).await?;
+        if let Some((a, c)) = lock(&self.client).as_ref() {
+            if *a == address {
                 return Ok(c.clone());
             }
         }
-        let address = self.container.address(RPC_PORT).await?;
         let url = format!("http://{address}/wallet/{WALLET}");
         let transport = jsonrpc::simple_http::SimpleHttpTransport::builder()
             .url(&url)
@@ -184,7 +184,7 @@ impl Bitcoind {
         let client = std::sync::Arc::new(bitcoincore_rpc::Client::from_jsonrpc(
             jsonrpc::Client::with_transport(transport),
         ));
-        *lock(&self.client) = Some((generation, client.clone()));
+        *lock(&self.client) = Some((address, client.clone()));
         Ok(client)
     }
 

@@ -1,8 +1,9 @@
 //! Images built once for a whole test run and handed to every test. The
-//! nextest setup script (`harness images build`) writes their tags into the
-//! file nextest names in `NEXTEST_ENV`; each cluster of that run then takes
-//! them as they are instead of checking the build again, which costs every
-//! test a cargo call under a machine-wide lock.
+//! nextest setup script (`prepare-images`, a binary of the scenarios
+//! package) writes their tags into the file nextest names in `NEXTEST_ENV`;
+//! each cluster of that run then takes them as they are instead of checking
+//! the build again, which costs every test a cargo call under a
+//! machine-wide lock.
 
 use std::io::Write;
 
