@@ -7,6 +7,8 @@
 //! `POST /v1/address` -> [`AddressReply`]; `POST /v1/peers` [`ConnectRequest`];
 //! `GET /v1/channels` -> `Vec<`[`Channel`]`>`; `POST /v1/channels` [`OpenRequest`] -> [`OpenReply`];
 //! `POST /v1/channels/:id/close`, `POST /v1/channels/:id/force-close`;
+//! `POST /v1/channels/:id/stash` -> [`Stash`] (local-signer nodes: a cheater's copy);
+//! `POST /v1/stash/sweep` [`StashSweepRequest`] -> [`StashSweepReply`];
 //! `POST /v1/invoices` [`InvoiceRequest`] -> [`Invoice`];
 //! `POST /v1/invoices/:hash/settle` [`SettleRequest`], `POST /v1/invoices/:hash/fail`;
 //! `GET /v1/payments` -> `Vec<`[`Payment`]`>`; `POST /v1/payments` [`PayRequest`] -> [`PayReply`];
@@ -153,6 +155,34 @@ pub struct Channel {
     /// that kind has been answered since.
     #[serde(default)]
     pub signer_refusal: Option<SignerRefusal>,
+}
+
+/// A signed copy of a node's current holder commitment, taken to be
+/// broadcast after it is revoked (a cheating counterparty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stash {
+    pub channel_id: String,
+    pub commitment_txid: String,
+    /// Consensus-encoded, hex.
+    pub commitment_hex: String,
+    /// The HTLC-success and HTLC-timeout transactions on that commitment
+    /// that LDK could sign (HTLC-success only where the preimage is known).
+    pub htlc_txs_hex: Vec<String>,
+    /// The node's own delayed output on it (LDK-serialized
+    /// `SpendableOutputDescriptor`, hex), for [`StashSweepRequest`].
+    #[serde(default)]
+    pub to_local_descriptor_hex: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StashSweepRequest {
+    pub descriptor_hex: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StashSweepReply {
+    pub txid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,6 @@ use axum::{Json, Router};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::channelmanager::{Bolt11InvoiceParameters, PaymentId, Retry};
-use lightning::ln::types::ChannelId;
 use lightning::routing::router::RouteParametersConfig;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
@@ -36,13 +35,6 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
     PublicKey::from_str(s)
         .map_err(|_| ApiError::BadRequest(format!("`{s}` is not a node id (33-byte hex)")))
-}
-
-fn parse_channel_id(s: &str) -> Result<ChannelId, ApiError> {
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(s, &mut b)
-        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not a channel id (32-byte hex)")))?;
-    Ok(ChannelId(b))
 }
 
 fn parse_hash(s: &str) -> Result<PaymentHash, ApiError> {
@@ -75,17 +67,22 @@ async fn balance(State(n): State<Arc<Node>>) -> ApiResult<Balance> {
         .map(|c| local_balance_msat(&n, c))
         .sum();
     let best = n.sweeper.current_best_block().height;
+    let mut swept = Vec::new();
+    for o in n.sweeper.tracked_spendable_outputs() {
+        if !n.taken_by_another(&o).await {
+            swept.extend(claims::from_sweep(
+                &o.status,
+                o.descriptor_value_sat(),
+                best,
+            ));
+        }
+    }
     let claims: Vec<Claim> = n
         .chain_monitor
         .get_claimable_balances(&[])
         .iter()
         .filter_map(claims::from_balance)
-        .chain(
-            n.sweeper
-                .tracked_spendable_outputs()
-                .iter()
-                .filter_map(|o| claims::from_sweep(&o.status, o.descriptor_value_sat(), best)),
-        )
+        .chain(swept)
         .collect();
     let sweeping: u64 = claims
         .iter()
@@ -256,21 +253,11 @@ async fn open_channel(
     }))
 }
 
-fn find_channel(n: &Node, id: &str) -> Result<(ChannelId, PublicKey), ApiError> {
-    let cid = parse_channel_id(id)?;
-    n.channel_manager
-        .list_channels()
-        .iter()
-        .find(|c| c.channel_id == cid)
-        .map(|c| (c.channel_id, c.counterparty.node_id))
-        .ok_or_else(|| ApiError::UnknownChannel(id.to_string()))
-}
-
 async fn close_channel(
     State(n): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<serde_json::Value> {
-    let (cid, cp) = find_channel(&n, &id)?;
+    let (cid, cp) = n.find_channel(&id)?;
     // LDK will not start a shutdown while a monitor update is being written
     // (lnnode writes them in the background) or the peer is reconnecting;
     // both pass on their own, so a close asked for then waits for them.
@@ -298,7 +285,7 @@ async fn force_close_channel(
     State(n): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<serde_json::Value> {
-    let (cid, cp) = find_channel(&n, &id)?;
+    let (cid, cp) = n.find_channel(&id)?;
     n.channel_manager
         .force_close_broadcasting_latest_txn(&cid, &cp, "force-closed by operator".to_string())
         .map_err(|e| ApiError::BadRequest(format!("{e:?}")))?;
@@ -518,6 +505,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/channels", get(channels).post(open_channel))
         .route("/v1/channels/:id/close", post(close_channel))
         .route("/v1/channels/:id/force-close", post(force_close_channel))
+        .route("/v1/channels/:id/stash", post(crate::cheat::stash))
+        .route("/v1/stash/sweep", post(crate::cheat::sweep))
         .route("/v1/invoices", post(create_invoice))
         .route("/v1/invoices/:hash/settle", post(settle))
         .route("/v1/invoices/:hash/fail", post(fail))

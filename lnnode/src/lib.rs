@@ -8,6 +8,7 @@ pub mod api_error;
 pub mod bitcoind;
 pub mod broadcaster;
 pub mod chain;
+pub mod cheat;
 pub mod claims;
 pub mod clock;
 pub mod config;

@@ -197,4 +197,75 @@ impl Node {
             .sum();
         Ok((trusted.to_sat(), pending.to_sat(), claimable))
     }
+
+    /// An open channel by its id (hex), with its counterparty.
+    pub fn find_channel(
+        &self,
+        id: &str,
+    ) -> std::result::Result<(lightning::ln::types::ChannelId, PublicKey), ApiError> {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(id, &mut b).map_err(|_| {
+            ApiError::BadRequest(format!("`{id}` is not a channel id (32-byte hex)"))
+        })?;
+        let cid = lightning::ln::types::ChannelId(b);
+        self.channel_manager
+            .list_channels()
+            .iter()
+            .find(|c| c.channel_id == cid)
+            .map(|c| (c.channel_id, c.counterparty.node_id))
+            .ok_or_else(|| ApiError::UnknownChannel(id.to_string()))
+    }
+
+    /// Whether the sweeper's output was spent on chain by a transaction
+    /// that is not its sweep: the peer's justice took our output of a
+    /// revoked commitment. LDK's sweeper never learns that and would
+    /// rebroadcast its sweep for good, so the output would show as ours
+    /// and unsettled forever.
+    pub async fn taken_by_another(
+        &self,
+        o: &lightning::util::sweep::TrackedSpendableOutput,
+    ) -> bool {
+        use lightning::util::sweep::OutputSpendStatus as S;
+        let ours = match &o.status {
+            S::PendingThresholdConfirmations { .. } => return false,
+            S::PendingFirstConfirmation {
+                latest_spending_tx, ..
+            } => Some(latest_spending_tx.compute_txid()),
+            S::PendingInitialBroadcast { .. } => None,
+        };
+        use lightning::sign::SpendableOutputDescriptor as D;
+        let op = match &o.descriptor {
+            D::StaticOutput { outpoint, .. } => outpoint,
+            D::DelayedPaymentOutput(d) => &d.outpoint,
+            D::StaticPaymentOutput(d) => &d.outpoint,
+        };
+        let unspent: Result<serde_json::Value> = self
+            .bitcoind
+            .call(
+                "gettxout",
+                serde_json::json!([op.txid.to_string(), op.index, false]),
+            )
+            .await;
+        if !matches!(unspent, Ok(serde_json::Value::Null)) {
+            return false;
+        }
+        // Spent in a block: by our sweep if the wallet it pays has it confirmed.
+        if let Some(txid) = ours {
+            let mine: Result<serde_json::Value> = self
+                .bitcoind
+                .wallet_call("gettransaction", serde_json::json!([txid.to_string()]))
+                .await;
+            if let Ok(t) = mine {
+                if t.get("confirmations")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(0)
+                    > 0
+                {
+                    return false;
+                }
+            }
+        }
+        tracing::warn!(txid = %op.txid, vout = op.index, "an output the sweeper holds was spent by another transaction (a peer's justice): no longer ours");
+        true
+    }
 }

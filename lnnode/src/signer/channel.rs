@@ -1,8 +1,8 @@
 //! The channel signer for vlsd-signed channels: VLS's client for LDK 0.2,
 //! with what it lacks or gets wrong filled in here.
 //!
-//! - Claims on the counterparty's commitment (`sign_counterparty_htlc_transaction`
-//!   is `todo!()` in the client) use the protocol's `SignAnyRemoteHtlcToUs`.
+//! - On-chain claims (HTLC transactions on either commitment, justice) go
+//!   through the protocol's `SignAny*` messages (`claims`).
 //! - Commitment points and secrets are asked for here, so a refusal is an
 //!   error LDK can wait on, not the client's `expect` panicking inside LDK
 //!   with its locks held.
@@ -11,41 +11,35 @@
 //!   which after a restart is every channel: LDK then advances past a
 //!   commitment vlsd never saw and asks for a point vlsd must refuse
 //!   (docs/findings.md, "A restarted node's channels...").
-//! - Justice and anchor signing refuse cleanly instead of panicking.
+//! - Anchor signing refuses cleanly instead of panicking.
 
 use std::any::Any;
 use std::sync::Arc;
 
-use bitcoin::bip32::{DerivationPath, Fingerprint};
-use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::{ecdsa::Signature, All, PublicKey, Secp256k1, SecretKey};
-use bitcoin::{Amount, ScriptBuf, Transaction, TxOut, Txid};
+use bitcoin::{Transaction, Txid};
 use lightning::ln::chan_utils::{
-    get_htlc_redeemscript, ChannelPublicKeys, ChannelTransactionParameters, ClosingTransaction,
-    CommitmentTransaction, HTLCOutputInCommitment, HolderCommitmentTransaction, TxCreationKeys,
+    ChannelPublicKeys, ChannelTransactionParameters, ClosingTransaction, CommitmentTransaction,
+    HTLCOutputInCommitment, HolderCommitmentTransaction,
 };
 use lightning::ln::msgs::UnsignedChannelAnnouncement;
 use lightning::sign::ecdsa::EcdsaChannelSigner;
 use lightning::sign::{ChannelSigner, HTLCDescriptor};
 use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::Writeable;
-use vls_proxy::vls_protocol_client::{node_call, InnerSign, SignerClient};
+use vls_proxy::vls_protocol_client::{InnerSign, SignerClient};
 use vls_proxy::vls_protocol_signer::vls_protocol::model::{
-    BitcoinSignature, Htlc as WireHtlc, PubKey, Sha256 as WireSha256, Signature as WireSignature,
+    BitcoinSignature, Htlc as WireHtlc, Sha256 as WireSha256, Signature as WireSignature,
 };
 use vls_proxy::vls_protocol_signer::vls_protocol::msgs::{
     DeBolt, GetPerCommitmentPoint, GetPerCommitmentPoint2, GetPerCommitmentPoint2Reply,
-    GetPerCommitmentPointReply, SerBolt, SignAnyRemoteHtlcToUs, SignTxReply, ValidateCommitmentTx2,
-    ValidateCommitmentTxReply,
+    GetPerCommitmentPointReply, SerBolt, ValidateCommitmentTx2, ValidateCommitmentTxReply,
 };
-use vls_proxy::vls_protocol_signer::vls_protocol::psbt::PsbtWrapper;
-use vls_proxy::vls_protocol_signer::vls_protocol::serde_bolt::{Array, Octets, WithSize};
+use vls_proxy::vls_protocol_signer::vls_protocol::serde_bolt::Array;
 
+use super::claims::{Claimer, Spend, INITIAL_COMMITMENT_NUMBER};
 use super::link::ChannelRef;
 use super::transport::GrpcTransport;
-
-/// LDK numbers commitments down from this; VLS numbers them up from 0.
-const INITIAL_COMMITMENT_NUMBER: u64 = (1 << 48) - 1;
 
 /// A VLS channel signer: the client's, plus claims on the counterparty's commitment.
 #[derive(Clone)]
@@ -59,6 +53,13 @@ pub struct VlsChannelSigner {
 }
 
 impl VlsChannelSigner {
+    fn claimer(&self) -> Claimer<'_> {
+        Claimer {
+            transport: &self.transport,
+            dbid: self.dbid,
+        }
+    }
+
     fn call<T: SerBolt, R: DeBolt>(&self, message: T) -> Result<R, ()> {
         let bytes = self
             .transport
@@ -75,9 +76,6 @@ impl VlsChannelSigner {
         })
     }
 }
-
-/// Wallet derivation path of the client's destination and shutdown scripts.
-const DESTINATION_PATH: [u32; 1] = [1];
 
 impl EcdsaChannelSigner for VlsChannelSigner {
     fn sign_counterparty_commitment(
@@ -119,27 +117,47 @@ impl EcdsaChannelSigner for VlsChannelSigner {
 
     fn sign_justice_revoked_output(
         &self,
-        _channel_parameters: &ChannelTransactionParameters,
+        channel_parameters: &ChannelTransactionParameters,
         justice_tx: &Transaction,
         input: usize,
-        _amount: u64,
-        _per_commitment_key: &SecretKey,
-        _secp_ctx: &Secp256k1<All>,
+        amount: u64,
+        per_commitment_key: &SecretKey,
+        secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        refuse_justice(justice_tx, input)
+        self.claimer().penalty(
+            channel_parameters,
+            Spend {
+                tx: justice_tx,
+                input,
+                amount,
+            },
+            per_commitment_key,
+            None,
+            secp_ctx,
+        )
     }
 
     fn sign_justice_revoked_htlc(
         &self,
-        _channel_parameters: &ChannelTransactionParameters,
+        channel_parameters: &ChannelTransactionParameters,
         justice_tx: &Transaction,
         input: usize,
-        _amount: u64,
-        _per_commitment_key: &SecretKey,
-        _htlc: &HTLCOutputInCommitment,
-        _secp_ctx: &Secp256k1<All>,
+        amount: u64,
+        per_commitment_key: &SecretKey,
+        htlc: &HTLCOutputInCommitment,
+        secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        refuse_justice(justice_tx, input)
+        self.claimer().penalty(
+            channel_parameters,
+            Spend {
+                tx: justice_tx,
+                input,
+                amount,
+            },
+            per_commitment_key,
+            Some(htlc),
+            secp_ctx,
+        )
     }
 
     fn sign_holder_htlc_transaction(
@@ -149,8 +167,8 @@ impl EcdsaChannelSigner for VlsChannelSigner {
         htlc_descriptor: &HTLCDescriptor,
         secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        self.inner
-            .sign_holder_htlc_transaction(htlc_tx, input, htlc_descriptor, secp_ctx)
+        self.claimer()
+            .holder_htlc(htlc_tx, input, htlc_descriptor, secp_ctx)
     }
 
     fn sign_counterparty_htlc_transaction(
@@ -163,61 +181,17 @@ impl EcdsaChannelSigner for VlsChannelSigner {
         htlc: &HTLCOutputInCommitment,
         secp_ctx: &Secp256k1<All>,
     ) -> Result<Signature, ()> {
-        let counterparty = channel_parameters
-            .counterparty_parameters
-            .as_ref()
-            .ok_or(())?;
-        // On their commitment they are the broadcaster and we countersign.
-        let keys = TxCreationKeys::from_channel_static_keys(
+        self.claimer().remote_htlc(
+            channel_parameters,
+            Spend {
+                tx: htlc_tx,
+                input,
+                amount,
+            },
             per_commitment_point,
-            &counterparty.pubkeys,
-            &channel_parameters.holder_pubkeys,
+            htlc,
             secp_ctx,
-        );
-        let redeemscript =
-            get_htlc_redeemscript(htlc, &channel_parameters.channel_type_features, &keys);
-        let mut unsigned = htlc_tx.clone();
-        for i in unsigned.input.iter_mut() {
-            i.witness.clear();
-            i.script_sig = ScriptBuf::new();
-        }
-        let mut psbt = Psbt::from_unsigned_tx(unsigned).map_err(|_| ())?;
-        if let Some(i) = psbt.inputs.get_mut(input) {
-            i.witness_utxo = Some(TxOut {
-                value: Amount::from_sat(amount),
-                script_pubkey: redeemscript.to_p2wsh(),
-            });
-        }
-        // vlsd checks the claim pays our wallet at the path named here; the
-        // map key is not read, only the path.
-        if let Some(o) = psbt.outputs.get_mut(0) {
-            o.bip32_derivation.insert(
-                *per_commitment_point,
-                (
-                    Fingerprint::default(),
-                    DerivationPath::from(
-                        DESTINATION_PATH
-                            .iter()
-                            .map(|i| bitcoin::bip32::ChildNumber::Normal { index: *i })
-                            .collect::<Vec<_>>(),
-                    ),
-                ),
-            );
-        }
-        let message = SignAnyRemoteHtlcToUs {
-            remote_per_commitment_point: PubKey(per_commitment_point.serialize()),
-            tx: WithSize(htlc_tx.clone()),
-            psbt: WithSize(PsbtWrapper { inner: psbt }),
-            wscript: Octets(redeemscript.to_bytes()),
-            option_anchors: false,
-            input: input as u32,
-            peer_id: PubKey([0; 33]),
-            dbid: self.dbid,
-        };
-        let reply: SignTxReply = node_call(&*self.transport, message).map_err(|e| {
-            tracing::error!(error = ?e, txid = %htlc_tx.compute_txid(), "signer refused the counterparty HTLC claim");
-        })?;
-        wire_signature(&reply.signature.signature)
+        )
     }
 
     fn sign_closing_transaction(
@@ -408,15 +382,4 @@ fn bitcoin_signature(sig: &Signature) -> BitcoinSignature {
         signature: WireSignature(sig.serialize_compact()),
         sighash: bitcoin::EcdsaSighashType::All as u8,
     }
-}
-
-fn wire_signature(sig: &WireSignature) -> Result<Signature, ()> {
-    Signature::from_compact(&sig.0).map_err(|_| ())
-}
-
-/// Justice transactions are the recovery library's job (plan, issue 6); the
-/// node refuses rather than aborting, so LDK keeps the channel state.
-fn refuse_justice(justice_tx: &Transaction, input: usize) -> Result<Signature, ()> {
-    tracing::error!(txid = %justice_tx.compute_txid(), input, "justice signing through vlsd is not supported by this node");
-    Err(())
 }

@@ -9,6 +9,7 @@
 
 pub mod breakpoint;
 pub mod channel;
+mod claims;
 pub mod link;
 pub mod refusals;
 pub mod transport;
