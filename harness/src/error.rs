@@ -93,7 +93,7 @@ impl HarnessError {
         move |source| HarnessError::Docker { op, source }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| HarnessError::Io { path, source }
     }

@@ -3,6 +3,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounting;
 pub mod artifacts;
 pub mod checker;
 pub mod checkpoint;

@@ -327,6 +327,31 @@ const STALLED_BLOCKS: u32 = 30;
 /// unconfirmed, and the mempool is empty (see [`settle::next`]): straight
 /// to the block before the next height a balance waits for, then a block
 /// at a time while anything is due. Returns the blocks mined.
+/// Mines up to `blocks`, but no further than the live `nodes` need to
+/// look (the block before the earliest height one of their claims waits
+/// for, as settling would), then waits for them to catch up: a node that
+/// finds its claim's height long past broadcasts late and, catching up
+/// block by block, bumps its fee at each. Returns the blocks mined.
+pub async fn mine_beside(cluster: &Cluster, nodes: &[&LdkNode], blocks: u64) -> Result<u64> {
+    let b = cluster.bitcoind()?;
+    let mut balances = Vec::new();
+    for n in nodes {
+        balances.push((n.name(), n.balance().await?));
+    }
+    let view: Vec<(&str, &lnnode_api::Balance)> = balances.iter().map(|(n, b)| (*n, b)).collect();
+    let tip = b.height().await?;
+    let blocks = match settle::next(tip, &view, 0, 1) {
+        settle::Next::Mine { blocks: cap, .. } if !settle::pending(&view).is_empty() => {
+            blocks.min(cap)
+        }
+        _ => blocks,
+    }
+    .max(1);
+    b.mine(blocks).await?;
+    wait_synced(cluster, nodes).await?;
+    Ok(blocks)
+}
+
 pub async fn mine_until_settled(
     cluster: &Cluster,
     nodes: &[&LdkNode],

@@ -39,6 +39,21 @@ enum Command {
         #[arg(long)]
         case: Option<String>,
     },
+    /// Run disaster scenarios and write the recovery-rate matrix
+    /// (matrix.md, matrix.json): per run, what the operator's nodes were
+    /// due, what came home, the fees, and every lost satoshi named.
+    Matrix {
+        /// Scenario files (default: every catalog scenario with a disaster
+        /// step: destroy, backup, recover_onchain, stash, vlsd_recover,
+        /// force_close).
+        files: Vec<PathBuf>,
+        /// Seeds to run each scenario with (repeat; default: the file's).
+        #[arg(long = "seed")]
+        seeds: Vec<u64>,
+        /// Where matrix.md and matrix.json go (default: <target>/vls-chaos/matrix).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Parse and validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -100,6 +115,7 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
             keep,
             case,
         } => run(&files, RunOptions { seed, keep }, case.as_deref()).await,
+        Command::Matrix { files, seeds, out } => matrix(files, &seeds, out).await,
         Command::Check { files } => check(&files),
         Command::List { dir } => list(dir),
         Command::Schema => {
@@ -186,6 +202,111 @@ async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness
         );
     }
     Ok(u8::from(failed > 0))
+}
+
+async fn matrix(files: Vec<PathBuf>, seeds: &[u64], out: Option<PathBuf>) -> harness::Result<u8> {
+    use harness::report::rate;
+    let files = if files.is_empty() {
+        disaster_files()?
+    } else {
+        files
+    };
+    let scenarios = load(&files, None)?;
+    let seeds: Vec<Option<u64>> = if seeds.is_empty() {
+        vec![None]
+    } else {
+        seeds.iter().map(|s| Some(*s)).collect()
+    };
+    let mut rows = Vec::new();
+    for s in &scenarios {
+        for seed in &seeds {
+            let report = runner::run(
+                s,
+                &RunOptions {
+                    seed: *seed,
+                    keep: false,
+                },
+            )
+            .await?;
+            print!("{}", report.table());
+            let operator: Vec<String> = s
+                .topology
+                .nodes
+                .iter()
+                .filter(|(_, signer)| *signer == harness::SignerChoice::Vlsd)
+                .map(|(n, _)| n.clone())
+                .collect();
+            rows.push(rate::row(
+                &report,
+                &operator,
+                recovered_by(s),
+                s.expect.finding.as_deref(),
+            ));
+        }
+    }
+    let dir = out.unwrap_or_else(|| harness::paths::runs_dir().with_file_name("matrix"));
+    std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
+    let md = dir.join("matrix.md");
+    std::fs::write(&md, rate::markdown(&rows)).map_err(HarnessError::io(&md))?;
+    let json = dir.join("matrix.json");
+    let body = serde_json::to_string_pretty(&rows)
+        .map_err(|e| HarnessError::component("matrix", e.to_string()))?;
+    std::fs::write(&json, body).map_err(HarnessError::io(&json))?;
+    print!("{}", rate::markdown(&rows));
+    println!("matrix: {} and {}", md.display(), json.display());
+    Ok(u8::from(rows.iter().any(|r| r.verdict == "fail")))
+}
+
+/// Who brings a scenario's funds home.
+fn recovered_by(s: &Scenario) -> &'static str {
+    use harness::scenario::Action;
+    if s.steps
+        .iter()
+        .any(|st| matches!(st.action, Action::RecoverOnchain(_)))
+    {
+        "recovery library"
+    } else if s
+        .steps
+        .iter()
+        .any(|st| matches!(st.action, Action::VlsdRecover(_)))
+    {
+        "vlsd --recover-to"
+    } else {
+        "the node (LDK through vlsd)"
+    }
+}
+
+/// Catalog scenarios with a disaster step.
+fn disaster_files() -> harness::Result<Vec<PathBuf>> {
+    use harness::scenario::Action;
+    let dir = harness::paths::workspace_root()
+        .join("scenarios")
+        .join("catalog");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(HarnessError::io(&dir))? {
+        let path = entry.map_err(HarnessError::io(&dir))?.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let disaster = Scenario::load_all(&path)?.iter().any(|s| {
+            s.steps.iter().any(|st| {
+                matches!(
+                    st.action,
+                    Action::Destroy(_)
+                        | Action::Backup(_)
+                        | Action::RecoverOnchain(_)
+                        | Action::Stash(_)
+                        | Action::VlsdRecover(_)
+                        | Action::ForceClose(_)
+                )
+            })
+        });
+        if disaster {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn check(files: &[PathBuf]) -> harness::Result<u8> {

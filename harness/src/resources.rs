@@ -156,6 +156,19 @@ impl Resources {
         Ok(())
     }
 
+    /// Erases everything under `dir` in a stopped container's volumes (its
+    /// disk is gone), by a one-shot container sharing them.
+    pub async fn erase_dir(&self, target: &Container, dir: &str) -> Result<()> {
+        let image = lock(&self.helper_image)
+            .clone()
+            .ok_or_else(|| HarnessError::component(target.name(), "no helper image known"))?;
+        let out = self
+            .run_once(&image, target, &["find", dir, "-mindepth", "1", "-delete"])
+            .await?;
+        out.ok(target.name(), &format!("erase {dir}"))?;
+        Ok(())
+    }
+
     /// Starts a long-running container of `image` inside `target`'s network
     /// namespace (with NET_ADMIN), e.g. the packet delayer. Returns its id;
     /// it is removed with the run, or earlier by [`Resources::remove_sidecar`].

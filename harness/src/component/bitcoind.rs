@@ -174,18 +174,46 @@ impl Bitcoind {
                 return Ok(c.clone());
             }
         }
-        let url = format!("http://{address}/wallet/{WALLET}");
+        let client = std::sync::Arc::new(self.wallet_client(&address, WALLET)?);
+        *lock(&self.client) = Some((address, client.clone()));
+        Ok(client)
+    }
+
+    /// A client of `wallet` at `address`, bounded by the RPC timeout.
+    fn wallet_client(&self, address: &str, wallet: &str) -> Result<bitcoincore_rpc::Client> {
+        let url = format!("http://{address}/wallet/{wallet}");
         let transport = jsonrpc::simple_http::SimpleHttpTransport::builder()
             .url(&url)
             .map_err(|e| HarnessError::component(self.container.name(), e.to_string()))?
             .auth(RPC_USER, Some(self.password.as_str()))
             .timeout(self.rpc_timeout)
             .build();
-        let client = std::sync::Arc::new(bitcoincore_rpc::Client::from_jsonrpc(
+        Ok(bitcoincore_rpc::Client::from_jsonrpc(
             jsonrpc::Client::with_transport(transport),
-        ));
-        *lock(&self.client) = Some((address, client.clone()));
-        Ok(client)
+        ))
+    }
+
+    /// Blocks `from..=tip` with their heights, decoded at `verbosity` (2:
+    /// transactions; 3: and the output each input spends), in two batches.
+    pub async fn blocks(&self, from: u64, verbosity: u8) -> Result<Vec<(u64, Value)>> {
+        let tip = self.height().await?;
+        let heights: Vec<u64> = (from.max(1)..=tip).collect();
+        let hashes: Vec<String> = self
+            .call_batch(
+                "getblockhash",
+                heights.iter().map(|h| vec![json!(h)]).collect(),
+            )
+            .await?;
+        let blocks: Vec<Value> = self
+            .call_batch(
+                "getblock",
+                hashes
+                    .iter()
+                    .map(|h| vec![json!(h), json!(verbosity)])
+                    .collect(),
+            )
+            .await?;
+        Ok(heights.into_iter().zip(blocks).collect())
     }
 
     /// One RPC call, bounded by the RPC timeout. The client is blocking, so it
@@ -203,6 +231,32 @@ impl Bitcoind {
                 .map_err(|e| describe_rpc_error(&e, timeout))
         })
         .await
+    }
+
+    /// One call on another wallet of this bitcoind (a node's), with a
+    /// client of its own: rare (the checks at the end of a run).
+    pub async fn wallet_call<T: DeserializeOwned + Send + 'static>(
+        &self,
+        wallet: &str,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<T> {
+        let address = self.container.address(RPC_PORT).await?;
+        let client = self.wallet_client(&address, wallet)?;
+        let m = method.to_string();
+        let timeout = self.rpc_timeout;
+        let rpc_err = |reason: String| HarnessError::Rpc {
+            component: self.container.name().to_string(),
+            method: format!("{method} (wallet {wallet})"),
+            reason,
+        };
+        tokio::task::spawn_blocking(move || {
+            bitcoincore_rpc::RpcApi::call::<T>(&client, &m, &params)
+                .map_err(|e| describe_rpc_error(&e, timeout))
+        })
+        .await
+        .map_err(|e| rpc_err(e.to_string()))?
+        .map_err(rpc_err)
     }
 
     /// `method` once per entry of `params`, in one HTTP request (JSON-RPC

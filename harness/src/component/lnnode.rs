@@ -205,6 +205,26 @@ impl LdkNode {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// A signed copy of the node's current commitment of `channel_id` (and
+    /// the HTLC transactions on it), as a cheater keeps one: local-signer
+    /// nodes only.
+    pub async fn stash(&self, channel_id: &str) -> Result<lnnode_api::Stash> {
+        self.post(&format!("/v1/channels/{channel_id}/stash"), json!({}))
+            .await
+    }
+
+    /// Spends the node's own output of a stashed commitment (a cheater's
+    /// sweep); returns the txid.
+    pub async fn sweep_stash(&self, descriptor_hex: &str) -> Result<String> {
+        let r: lnnode_api::StashSweepReply = self
+            .post(
+                "/v1/stash/sweep",
+                json!({ "descriptor_hex": descriptor_hex }),
+            )
+            .await?;
+        Ok(r.txid)
+    }
+
     /// Holds the `nth` signer request of type `request` the node makes from
     /// now on, at `at`, until [`LdkNode::release_breakpoint`].
     pub async fn arm_breakpoint(

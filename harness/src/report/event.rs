@@ -90,6 +90,8 @@ pub enum RunEvent {
     Figures {
         lines: Vec<String>,
     },
+    /// Per-party accounting at the end, and what recovery brought home.
+    Accounting(crate::accounting::Accounting),
     /// The run failed; the first failure is the run's error.
     RunFailed {
         error: String,

@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod junit;
+pub mod rate;
 mod record;
 
 use std::path::PathBuf;
@@ -227,6 +228,9 @@ pub struct RunReport {
     pub figures: Vec<String>,
     /// Why the scenario's figures are not pinned (`[expect] figures_vary`).
     pub figures_vary: Option<String>,
+    /// Per party: what each end of each channel should hold and holds,
+    /// and what on-chain recovery brought home (when the checks ran).
+    pub accounting: Option<crate::accounting::Accounting>,
     pub timeline: Vec<Entry>,
 }
 
@@ -250,6 +254,7 @@ impl RunReport {
             choices: Vec::new(),
             figures: Vec::new(),
             figures_vary: None,
+            accounting: None,
             timeline: Vec::new(),
         }
     }

@@ -138,6 +138,7 @@ impl Reporter for RunReport {
                 self.choices.push(text.clone());
             }
             RunEvent::Figures { lines } => self.figures.extend(lines.iter().cloned()),
+            RunEvent::Accounting(a) => self.accounting = Some(a.clone()),
             RunEvent::RunFailed { error } => {
                 self.verdict = Verdict::Fail;
                 self.error.get_or_insert_with(|| error.clone());

@@ -6,19 +6,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::accounting;
 use crate::checker::{self, revocation_spend, ChannelEnd, Ledger, Penalty};
 use crate::cluster::Cluster;
 use crate::component::regtest_subsidy_sat;
 use crate::error::{HarnessError, Result};
 use crate::lightning;
 use crate::node::Node;
+use crate::report::event::RunEvent;
 use crate::report::CheckResult;
 use crate::scenario::Scenario;
 use crate::wait::{self, NotYet};
 
 use super::state::World;
+use super::{books, disaster};
 
 /// Conservation (when the scenario asks for it) and penalties, the
 /// figures conservation read (each party's total, for the report to pin),
@@ -36,19 +39,77 @@ pub async fn final_checks(
         return (out, figures, settled);
     }
     if scenario.expect.conservation {
-        out.push(match conservation_figures(world, &mut settled).await {
+        let conserved = conservation_figures(world, &mut settled).await;
+        let read = conserved.is_ok();
+        out.push(match conserved {
             Ok((ledger, closed)) => {
                 figures = party_figures(&ledger);
                 checker::conservation(&ledger, closed)
             }
             Err(e) => CheckResult::could_not_check("conservation", e.to_string()),
         });
+        // Per party, on the same settled chain.
+        if scenario.expect.parties && read {
+            out.push(match books::read(world, chain_start).await {
+                Ok(b) => {
+                    let lines = accounting::lines(&b);
+                    figures.extend(lines.iter().map(|l| l.figure()));
+                    let check = checker::parties(&lines);
+                    world
+                        .events
+                        .emit(RunEvent::Accounting(accounting::Accounting {
+                            parties: lines,
+                            recoveries: recoveries(world),
+                        }));
+                    check
+                }
+                Err(e) => CheckResult::could_not_check("parties", e.to_string()),
+            });
+        }
     }
     out.push(match penalties(cluster, chain_start).await {
         Ok(found) => checker::penalty(&found, scenario.expect.penalty),
         Err(e) => CheckResult::could_not_check("penalty", e.to_string()),
     });
     (out, figures, settled)
+}
+
+/// What each `recover_onchain` step brought home, for the report.
+fn recoveries(world: &World<'_>) -> Vec<accounting::RecoveryOutcome> {
+    world
+        .state()
+        .recoveries
+        .iter()
+        .map(|r| accounting::RecoveryOutcome {
+            node: r.node.clone(),
+            finished: r.finished,
+            recovered_sat: r.summary.recovered_sat(),
+            fees_sat: r.summary.channels.iter().map(|c| c.fees_sat).sum(),
+            taken: r
+                .summary
+                .taken
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} {} sat at {} (spent by {})",
+                        t.claim, t.value_sat, t.outpoint, t.txid
+                    )
+                })
+                .collect(),
+            shortfalls: r
+                .summary
+                .shortfalls
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {} {} sat: {}",
+                        s.channel, s.what, s.value_sat, s.reason
+                    )
+                })
+                .collect(),
+            deadline_slack: r.deadline_slack,
+        })
+        .collect()
 }
 
 /// Each node's total and what open channels hold for neither side. The
@@ -71,12 +132,13 @@ fn party_figures(ledger: &Ledger) -> Vec<String> {
 /// run opened that are closed now.
 async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Result<(Ledger, u64)> {
     let cluster = world.cluster;
-    let nodes: Vec<_> = cluster.nodes().collect();
+    let nodes = world.live_nodes();
     let t = std::time::Instant::now();
     let mined = lightning::mine_until_settled(cluster, &nodes, 400).await;
     *settled = t.elapsed();
     mined?;
-    let ledger = agreed_ledger(cluster).await?;
+    let retired = world.state().retired.clone();
+    let ledger = agreed_ledger(cluster, &retired).await?;
     let opened = world.state().channels.len() as u64;
     let mut open = std::collections::BTreeSet::new();
     for n in &nodes {
@@ -85,6 +147,13 @@ async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Resu
         }
     }
     Ok((ledger, opened.saturating_sub(open.len() as u64)))
+}
+
+/// A wallet's `getbalances`: mature, immature and unconfirmed, in sat.
+fn wallet_sat(bal: &Value) -> u64 {
+    btc_to_sat(bal.pointer("/mine/trusted"))
+        + btc_to_sat(bal.pointer("/mine/untrusted_pending"))
+        + btc_to_sat(bal.pointer("/mine/immature"))
 }
 
 fn btc_to_sat(v: Option<&Value>) -> u64 {
@@ -102,14 +171,14 @@ const AGREE_WITHIN: Duration = Duration::from_secs(20);
 /// The ledger once both ends of every open channel count the same total;
 /// if they still do not after [`AGREE_WITHIN`], the last reading, whose
 /// disagreements fail the conservation check by name.
-async fn agreed_ledger(cluster: &Cluster) -> Result<Ledger> {
+async fn agreed_ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> {
     let last = std::sync::Mutex::new(None);
     let agreed = wait::until_or_never(
         "both ends of every open channel count the same total",
         AGREE_WITHIN,
         || async {
             // A node that cannot be read will not be readable by waiting.
-            let read = ledger(cluster)
+            let read = ledger(cluster, retired)
                 .await
                 .map_err(|e| NotYet::Never(e.to_string()))?;
             if read.disagreements.is_empty() {
@@ -130,18 +199,33 @@ async fn agreed_ledger(cluster: &Cluster) -> Result<Ledger> {
     }
 }
 
-/// Reads every balance. Nodes must be up (the scenario ends healed).
-pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
+/// Reads every balance. Nodes must be up (the scenario ends healed),
+/// except those a step destroyed: theirs is what their bitcoind wallet
+/// still holds. Funds recovery sent to a node's own wallet are its own.
+pub async fn ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> {
     let b = cluster.bitcoind()?;
     let tip = b.height().await?;
     let minted = (1..=tip).map(regtest_subsidy_sat).sum();
     let bal: Value = b.call("getbalances", vec![]).await?;
-    let miner_wallet = btc_to_sat(bal.pointer("/mine/trusted"))
-        + btc_to_sat(bal.pointer("/mine/untrusted_pending"))
-        + btc_to_sat(bal.pointer("/mine/immature"));
+    let miner_wallet = wallet_sat(&bal);
     let mut nodes = Vec::new();
     let mut ends: BTreeMap<String, Vec<ChannelEnd>> = BTreeMap::new();
+    let loaded: Vec<String> = b.call("listwallets", vec![]).await?;
     for n in cluster.nodes() {
+        let recovered_wallet = disaster::recovered_wallet(n.name());
+        let recovered = if loaded.contains(&recovered_wallet) {
+            let v: Value = b
+                .wallet_call(&recovered_wallet, "getbalances", vec![])
+                .await?;
+            wallet_sat(&v)
+        } else {
+            0
+        };
+        if retired.iter().any(|r| r == n.name()) {
+            let v: Value = b.wallet_call(n.name(), "getbalances", vec![]).await?;
+            nodes.push((n.name().to_string(), wallet_sat(&v) + recovered));
+            continue;
+        }
         let bal = n.balance().await.map_err(|e| {
             HarnessError::component(
                 n.name(),
@@ -154,7 +238,8 @@ pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
                 + bal.wallet_pending_sat
                 + bal.claimable_onchain_sat
                 + bal.sweeping_sat
-                + bal.channels_local_msat / 1000,
+                + bal.channels_local_msat / 1000
+                + recovered,
         ));
         for c in n.channels().await? {
             ends.entry(c.channel_id).or_default().push(ChannelEnd {
@@ -184,22 +269,8 @@ pub async fn ledger(cluster: &Cluster) -> Result<Ledger> {
 /// Every revocation spend in blocks `from..=tip`.
 pub async fn penalties(cluster: &Cluster, from: u64) -> Result<Vec<Penalty>> {
     let b = cluster.bitcoind()?;
-    let tip = b.height().await?;
     let mut found = Vec::new();
-    let heights: Vec<u64> = (from.max(1)..=tip).collect();
-    let hashes: Vec<String> = b
-        .call_batch(
-            "getblockhash",
-            heights.iter().map(|h| vec![json!(h)]).collect(),
-        )
-        .await?;
-    let blocks: Vec<Value> = b
-        .call_batch(
-            "getblock",
-            hashes.iter().map(|h| vec![json!(h), json!(2)]).collect(),
-        )
-        .await?;
-    for (h, block) in heights.into_iter().zip(blocks) {
+    for (h, block) in b.blocks(from, 2).await? {
         for tx in block
             .get("tx")
             .and_then(Value::as_array)

@@ -52,6 +52,43 @@ pub async fn unexpected_exit(world: &World<'_>, step: &Step) -> HarnessError {
     }
 }
 
+/// After a step that ended well: a component down that nothing in the
+/// scenario took down, and still down [`GRACE`] later (a supervised one is
+/// back by then), fails the step as [`unexpected_exit`] would have, had the
+/// step lasted long enough to see it.
+pub async fn down_after(world: &World<'_>, step: &Step, steps: &[Step]) -> Option<HarnessError> {
+    let mut kept_down = HashSet::new();
+    let mut expected = expected_down(world, step, &mut kept_down);
+    for s in steps {
+        if let Action::RefusesStart(r) = &s.action {
+            expected.insert(r.component.clone());
+        }
+    }
+    let deadline = Instant::now() + GRACE;
+    loop {
+        let mut down = Vec::new();
+        for c in world.cluster.each_component() {
+            if expected.contains(c.name()) {
+                continue;
+            }
+            if let Ok(s) = c.container().status().await {
+                if !s.running {
+                    down.push(c);
+                }
+            }
+        }
+        let first = down.first()?;
+        if Instant::now() >= deadline {
+            let why = first.container().not_running().await.unwrap_or_default();
+            return Some(HarnessError::component(
+                first.name(),
+                format!("stopped by itself while this step ran (no fault or step of the scenario stopped it): {why}"),
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// The components that are down on purpose: kept down by a fault, retired
 /// by a step, or what this very step acts on (a fault, a heal, a start
 /// that must be refused, a restore). The injector is busy for as long as
@@ -83,6 +120,7 @@ fn step_targets(action: &Action) -> Vec<String> {
         Action::RefusesStart(r) => vec![r.component.clone()],
         Action::Recover(r) => vec![format!("vlsd-{}", r.signer)],
         Action::VlsdRecover(r) => vec![format!("vlsd-{}", r.signer)],
+        Action::Destroy(c) => vec![c.clone()],
         _ => Vec::new(),
     }
 }

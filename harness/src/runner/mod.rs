@@ -12,7 +12,10 @@
 
 mod armed;
 mod assert;
+mod books;
+mod cheat;
 mod checks;
+mod disaster;
 mod events;
 mod exits;
 mod pay;
@@ -255,6 +258,14 @@ async fn run_step<'a>(
                 }
             }
         }
+    };
+    // A crash in the step's last moments is a crash of this step too.
+    let result = match result {
+        Ok(detail) => match exits::down_after(world, step, &scenario.steps).await {
+            Some(e) => Err(e),
+            None => Ok(detail),
+        },
+        e => e,
     };
     let outcome = match &result {
         Ok(detail) => StepOutcome::Done {

@@ -107,6 +107,7 @@ async fn open_channels(world: &World<'_>, channels: &[ChannelSpec]) -> Result<()
             Opened {
                 id: id.clone(),
                 opener: c.from.clone(),
+                peer: c.to.clone(),
             },
         );
         world.events.emit(RunEvent::Setup {

@@ -25,11 +25,23 @@ pub struct Hold {
     pub hash: String,
 }
 
-/// A channel the run opened: its id and the node that opened it.
+/// A channel the run opened: its id, the node that opened it and the other end.
 #[derive(Debug, Clone)]
 pub struct Opened {
     pub id: String,
     pub opener: String,
+    pub peer: String,
+}
+
+/// What one on-chain recovery found and brought home.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub node: String,
+    pub finished: bool,
+    pub summary: vls_recovery::watch::Summary,
+    /// Blocks to spare before the nearest deadline of any claim when it
+    /// was sent (negative: sent after it passed).
+    pub deadline_slack: Option<i64>,
 }
 
 pub struct RunState {
@@ -39,8 +51,14 @@ pub struct RunState {
     /// Payments sent without waiting: (payer, payment hash).
     pub unwaited: Vec<(String, String)>,
     pub snapshots: HashMap<String, vls_recovery::Snapshot>,
-    /// Where each signer's funds go in `vlsd_recover` (an address of
-    /// bitcoind's wallet), kept across its runs.
+    /// Backups taken, by name: (node, file).
+    pub backups: HashMap<String, (String, std::path::PathBuf)>,
+    /// What each `recover_onchain` step brought home.
+    pub recoveries: Vec<Recovery>,
+    /// Commitments a cheating node keeps, by stash name: (node, copy).
+    pub stashes: HashMap<String, (String, lnnode_api::Stash)>,
+    /// Where recovery (`recover_onchain`, `vlsd_recover`) sends each
+    /// node's funds: an address of a wallet of its own in bitcoind.
     pub recovery_addresses: HashMap<String, String>,
     /// Components a step took out of service for good (a signer whose
     /// state vlsd's own recovery has used): they stay down.
@@ -92,6 +110,9 @@ impl<'a> World<'a> {
                 channels: HashMap::new(),
                 unwaited: Vec::new(),
                 snapshots: HashMap::new(),
+                stashes: HashMap::new(),
+                backups: HashMap::new(),
+                recoveries: Vec::new(),
                 recovery_addresses: HashMap::new(),
                 retired: Vec::new(),
                 fired: Vec::new(),
@@ -99,6 +120,15 @@ impl<'a> World<'a> {
                 dispatches: Vec::new(),
             }),
         }
+    }
+
+    /// The nodes no step destroyed or retired.
+    pub fn live_nodes(&self) -> Vec<&'a crate::component::LdkNode> {
+        let retired = self.state().retired.clone();
+        self.cluster
+            .nodes()
+            .filter(|n| !retired.iter().any(|r| r == crate::node::Node::name(*n)))
+            .collect()
     }
 
     /// The run state (never held across an await).

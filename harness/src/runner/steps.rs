@@ -14,7 +14,7 @@ use crate::scenario::{
 use crate::wait::{self, NotYet};
 
 use super::state::{Opened, World};
-use super::{assert, pay, upstream};
+use super::{assert, cheat, disaster, pay, upstream};
 
 /// Runs one step. `Ok(Some(detail))` for steps whose effect is worth a
 /// timeline line of its own.
@@ -27,7 +27,7 @@ pub async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
             Ok(None)
         }
         Action::MineUntilSettled(max) => {
-            let nodes: Vec<_> = cluster.nodes().collect();
+            let nodes = world.live_nodes();
             let mined = lightning::mine_until_settled(cluster, &nodes, *max).await?;
             Ok(Some(format!("{mined} blocks")))
         }
@@ -58,6 +58,12 @@ pub async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
         Action::Snapshot(s) => snapshot(world, s).await.map(Some),
         Action::Recover(r) => recover(world, r).await.map(Some),
         Action::VlsdRecover(r) => upstream::vlsd_recover(world, r).await.map(Some),
+        Action::Destroy(c) => disaster::destroy(world, c).await.map(Some),
+        Action::Backup(b) => disaster::backup(world, b).await.map(Some),
+        Action::RecoverOnchain(r) => disaster::recover_onchain(world, r).await.map(Some),
+        Action::Stash(s) => cheat::stash(world, s).await.map(Some),
+        Action::BroadcastStash(n) => cheat::broadcast(world, n).await.map(Some),
+        Action::SweepStash(n) => cheat::sweep(world, n).await.map(Some),
         Action::Assert(a) => assert::assert(world, a).await.map(|_| None),
     }
 }
@@ -132,8 +138,9 @@ async fn mine(world: &World<'_>, blocks: u64) -> Result<()> {
     // A node partitioned from bitcoind cannot catch up until healed;
     // waiting for it would only burn the step's timeout.
     let cut_off = world.injector.lock().await.partitioned_from("bitcoind");
-    let nodes: Vec<_> = cluster
-        .nodes()
+    let nodes: Vec<_> = world
+        .live_nodes()
+        .into_iter()
         .filter(|n| !cut_off.iter().any(|c| c == n.name()))
         .collect();
     lightning::wait_synced_best_effort(cluster, &nodes).await;
@@ -185,13 +192,14 @@ async fn open_channel(world: &World<'_>, o: &OpenChannelSpec) -> Result<String> 
         Opened {
             id: id.clone(),
             opener: o.from.clone(),
+            peer: o.to.clone(),
         },
     );
     Ok(format!("channel {id}"))
 }
 
 async fn close(world: &World<'_>, c: &CloseSpec, force: bool) -> Result<String> {
-    let Opened { id, opener } = world.channel(&c.channel)?;
+    let Opened { id, opener, .. } = world.channel(&c.channel)?;
     let by = c.by.clone().unwrap_or(opener);
     let node = world.cluster.node(&by)?;
     if force {

@@ -49,16 +49,7 @@ pub async fn vlsd_recover(world: &World<'_>, r: &VlsdRecoverSpec) -> Result<Stri
         ""
     };
     let b = cluster.bitcoind()?;
-    let known = world.state().recovery_addresses.get(&r.signer).cloned();
-    let address = match known {
-        Some(a) => a,
-        None => {
-            let a = b.new_address().await?;
-            let mut state = world.state();
-            state.recovery_addresses.insert(r.signer.clone(), a.clone());
-            a
-        }
-    };
+    let address = super::disaster::recovery_address(world, &r.signer).await?;
     let (user, password) = b.rpc_credentials();
     let rpc = format!(
         "http://{user}:{password}@{}:{RPC_PORT}",
@@ -92,7 +83,11 @@ pub async fn vlsd_recover(world: &World<'_>, r: &VlsdRecoverSpec) -> Result<Stri
     let said = outcome.judge(r);
     // What the destination holds (mempool included): the money so far.
     let received: f64 = b
-        .call("getreceivedbyaddress", vec![json!(address), json!(0)])
+        .wallet_call(
+            &super::disaster::recovered_wallet(&r.signer),
+            "getreceivedbyaddress",
+            vec![json!(address), json!(0)],
+        )
         .await?;
     let received = (received * 1e8).round() as u64;
     if said.is_ok() {

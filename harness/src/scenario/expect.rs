@@ -5,7 +5,7 @@ use super::model::Topology;
 use super::spec::ExpectSpec;
 
 /// The final checks a signature may name.
-const FINAL_CHECKS: [&str; 2] = ["conservation", "penalty"];
+const FINAL_CHECKS: [&str; 3] = ["conservation", "parties", "penalty"];
 
 /// A finding comes with exactly one signature that can be seen.
 pub(super) fn expectation(e: &ExpectSpec, topology: &Topology) -> std::result::Result<(), String> {

@@ -19,8 +19,9 @@ pub use model::{Action, Assertion, Scenario, Step, Topology, Trigger, Wait};
 pub use topology::is_request_name;
 
 pub use spec::{
-    AssertSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PayOutcome, PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, VlsdRecoverSpec, WaitSpec,
+    AssertSpec, BackupSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec,
+    OpenChannelSpec, PayOutcome, PaySpec, RecoverOnchainSpec, RecoverSpec, RefusesStartSpec,
+    SnapshotSpec, StashSpec, VlsdRecoverSpec, WaitSpec,
 };
 
 impl Scenario {

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use super::spec::{
-    self, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec, OpenChannelSpec,
-    PaySpec, RecoverSpec, RefusesStartSpec, SnapshotSpec, VlsdRecoverSpec,
+    self, BackupSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec,
+    OpenChannelSpec, PaySpec, RecoverOnchainSpec, RecoverSpec, RefusesStartSpec, SnapshotSpec,
+    StashSpec, VlsdRecoverSpec,
 };
 use crate::fault::Fault;
 use crate::node::SignerChoice;
@@ -102,6 +103,12 @@ pub enum Action {
     Snapshot(SnapshotSpec),
     Recover(RecoverSpec),
     VlsdRecover(VlsdRecoverSpec),
+    Destroy(String),
+    Backup(BackupSpec),
+    RecoverOnchain(RecoverOnchainSpec),
+    Stash(StashSpec),
+    BroadcastStash(String),
+    SweepStash(String),
     Assert(Assertion),
 }
 
@@ -276,6 +283,20 @@ impl Action {
             Action::Snapshot(s) => format!("snapshot vlsd-{} as {}", s.signer, s.name),
             Action::Recover(r) => format!("restore vlsd-{} from {}", r.signer, r.from),
             Action::VlsdRecover(r) => format!("vlsd --recover-to on vlsd-{}'s state", r.signer),
+            Action::Destroy(c) => format!("destroy {c} (its disk is gone)"),
+            Action::Backup(b) => format!("back up vlsd-{} as {}", b.signer, b.name),
+            Action::RecoverOnchain(r) => {
+                format!(
+                    "recover {}'s funds on chain from backup {}",
+                    r.signer, r.from
+                )
+            }
+            Action::Stash(s) => format!(
+                "{} stashes its commitment of {} as {}",
+                s.by, s.channel, s.name
+            ),
+            Action::BroadcastStash(n) => format!("broadcast stashed commitment {n}"),
+            Action::SweepStash(n) => format!("the cheater sweeps its output of stash {n}"),
             Action::Assert(a) => format!("assert {}", describe_assertion(a)),
         }
     }

@@ -169,9 +169,31 @@ pub struct StepSpec {
     /// answer to a lost node) on this node's vlsd state, stopping vlsd
     /// first if it still runs: from its state it force-closes each channel
     /// and broadcasts the HTLC transactions and delayed sweeps it can, to a
-    /// new address of bitcoind's wallet. The step fails when vlsd exits
+    /// new address of a wallet of the node's own in bitcoind (as
+    /// `recover_onchain` does). The step fails when vlsd exits
     /// with an error or logs one; its log is kept in the run's `logs/`.
     pub vlsd_recover: Option<VlsdRecoverSpec>,
+    /// The disk is gone: kill this component and erase its datadir. It
+    /// stays down for the rest of the run; its funds are what recovery
+    /// brings home.
+    pub destroy: Option<String>,
+    /// Seal a signer's state and seed into an age-encrypted backup in the
+    /// run directory, as an operator's backup strategy would.
+    pub backup: Option<BackupSpec>,
+    /// Run the recovery library on a backup, against the run's bitcoind:
+    /// force-close, claim and sweep each channel's funds to a new address
+    /// of a wallet of the node's own, mining as the plan needs, until
+    /// nothing is left to claim.
+    pub recover_onchain: Option<RecoverOnchainSpec>,
+    /// A cheating counterparty (a node with a local signer) keeps a signed
+    /// copy of its current commitment of a channel, to broadcast later.
+    pub stash: Option<StashSpec>,
+    /// Broadcast a stashed commitment (by its stash name): once the
+    /// channel has moved on, a revoked one, which the other end must punish.
+    pub broadcast_stash: Option<String>,
+    /// The cheater spends its own output of a broadcast stash (by its
+    /// name), once its delay has passed: what it takes if nobody punished.
+    pub sweep_stash: Option<String>,
     pub assert: Option<AssertSpec>,
     /// Only with `fault`: fire when this checkpoint is reached, not now.
     pub when: Option<TriggerSpec>,
@@ -194,6 +216,42 @@ pub struct VlsdRecoverSpec {
     /// Sweeps of delayed outputs broadcast.
     #[serde(default)]
     pub sweep_txs: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    /// The node whose vlsd is backed up.
+    pub signer: String,
+    /// What `recover_onchain.from` calls it.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverOnchainSpec {
+    /// The node whose funds are recovered.
+    pub signer: String,
+    /// The backup (a `backup` step's name) to recover from.
+    pub from: String,
+    /// Give up when nothing is left to claim after this many blocks mined.
+    #[serde(default = "default_recovery_blocks")]
+    pub max_blocks: u32,
+}
+
+fn default_recovery_blocks() -> u32 {
+    1_000
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StashSpec {
+    pub channel: String,
+    /// The node that keeps the copy: an end of the channel with
+    /// `signer = "local"` (vlsd would not sign a commitment it may revoke).
+    pub by: String,
+    /// What `broadcast_stash` calls it.
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -492,6 +550,11 @@ pub struct ExpectSpec {
     /// subsidies mined, within the fee bound (see docs/scenarios.md).
     #[serde(default = "yes")]
     pub conservation: bool,
+    /// Per-party accounting (with conservation): each end of each channel
+    /// the run opened holds what the run's payments say it should, less
+    /// the fees it paid, named by transaction (see docs/scenarios.md).
+    #[serde(default = "yes")]
+    pub parties: bool,
     /// A penalty (justice) transaction is expected on chain; by default any is a failure.
     #[serde(default)]
     pub penalty: bool,
@@ -526,7 +589,7 @@ pub struct Signature {
     /// A line of a component's log contains this text.
     #[serde(default)]
     pub log: Option<LogSignature>,
-    /// This final check (`conservation` or `penalty`) does not pass.
+    /// This final check (`conservation`, `parties` or `penalty`) does not pass.
     #[serde(default)]
     pub check: Option<String>,
 }
@@ -542,6 +605,7 @@ impl Default for ExpectSpec {
     fn default() -> Self {
         ExpectSpec {
             conservation: true,
+            parties: true,
             penalty: false,
             finding: None,
             signature: None,

@@ -371,7 +371,7 @@ fn a_finding_needs_exactly_one_signature_it_can_see() {
         ("[expect]\nsignature = { error = \"x\" }\n", "expected a `finding`"),
         ("[expect]\nfinding = \"A b\"\nsignature = { error = \"x\" }\n", "anchor"),
         ("[expect]\nfinding = \"a\"\nsignature = { error = \"x\", check = \"penalty\" }\n", "exactly one"),
-        ("[expect]\nfinding = \"a\"\nsignature = { check = \"height\" }\n", "conservation, penalty"),
+        ("[expect]\nfinding = \"a\"\nsignature = { check = \"height\" }\n", "conservation, parties, penalty"),
         ("[expect]\nfinding = \"a\"\nsignature = { log = { component = \"bob\", contains = \"x\" } }\n", "no component `bob`"),
     ] {
         let e = parse(expect).expect_err(expect).to_string();
@@ -400,4 +400,22 @@ fn an_fsync_checkpoint_puts_its_component_on_the_power_cut_layer() {
     );
     // The cut's target for the fault, the held component for the checkpoint.
     assert_eq!(s.power_cut_components(), ["vlsd-alice", "alice"]);
+}
+
+#[test]
+fn a_stash_is_a_local_signers_and_is_broadcast_by_its_name() {
+    let base = "name = \"x\"\ndescription = \"d\"\n[topology]\nnodes = [{ name = \"alice\", signer = \"vlsd\" }, { name = \"bob\", signer = \"local\" }]\nchannels = [{ from = \"alice\", to = \"bob\", capacity_sat = 1_000_000 }]\n";
+    let parse = |steps: &str| Scenario::parse(Path::new("x.toml"), &format!("{base}{steps}"));
+    let ok = parse("[[steps]]\nstash = { channel = \"alice-bob\", by = \"bob\", name = \"old\" }\n[[steps]]\nbroadcast_stash = \"old\"\n");
+    let s = ok.expect("a stash by bob, then its broadcast");
+    assert_eq!(s.steps[1].action, Action::BroadcastStash("old".into()));
+    for (steps, says) in [
+        ("[[steps]]\nstash = { channel = \"alice-bob\", by = \"alice\", name = \"old\" }\n", "signs with vlsd"),
+        ("[[steps]]\nstash = { channel = \"bob-alice\", by = \"bob\", name = \"old\" }\n", "stash.channel"),
+        ("[[steps]]\nbroadcast_stash = \"old\"\n", "no stash `old`"),
+        ("[[steps]]\nstash = { channel = \"alice-bob\", by = \"bob\", name = \"a\" }\n[[steps]]\nstash = { channel = \"alice-bob\", by = \"bob\", name = \"a\" }\n", "not used by an earlier stash"),
+    ] {
+        let e = parse(steps).expect_err(steps).to_string();
+        assert!(e.contains(says), "{steps}: {e}");
+    }
 }

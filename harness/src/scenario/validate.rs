@@ -20,9 +20,10 @@ use super::topology::topology;
 use crate::error::{HarnessError, Result};
 use crate::fault::{Fault, FaultSpec};
 
+mod disaster;
 mod trigger;
 
-const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `vlsd_recover`, `assert`";
+const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `vlsd_recover`, `destroy`, `backup`, `recover_onchain`, `stash`, `broadcast_stash`, `sweep_stash`, `assert`";
 
 /// Parses and checks scenario text; `path` is used for messages only.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
@@ -88,6 +89,10 @@ struct Checker<'a> {
     holds: Vec<String>,
     snapshots: Vec<String>,
     checkpoints: Vec<String>,
+    /// Names of the commitments stashed so far.
+    stashes: Vec<String>,
+    /// Names of the backups taken so far.
+    backups: Vec<String>,
     /// Channels a step can name: the topology's and those opened so far.
     channels: Vec<String>,
     /// The index of the step being checked, and its span in the text.
@@ -105,6 +110,8 @@ impl<'a> Checker<'a> {
             holds: Vec::new(),
             snapshots: Vec::new(),
             checkpoints: Vec::new(),
+            stashes: Vec::new(),
+            backups: Vec::new(),
             channels: topology.channels.iter().map(ChannelSpec::name).collect(),
             index: 0,
             span: 0..0,
@@ -251,6 +258,27 @@ impl<'a> Checker<'a> {
             self.vlsd(&r.signer, "vlsd_recover.signer")?;
             actions.push(Action::VlsdRecover(r));
         }
+        if let Some(c) = s.destroy {
+            self.component(&c, "destroy")?;
+            actions.push(Action::Destroy(c));
+        }
+        if let Some(b) = s.backup {
+            actions.push(self.backup(b)?);
+        }
+        if let Some(r) = s.recover_onchain {
+            actions.push(self.recover_onchain(r)?);
+        }
+        if let Some(st) = s.stash {
+            actions.push(self.stash(st)?);
+        }
+        if let Some(b) = s.broadcast_stash {
+            self.stash_name(&b, "broadcast_stash")?;
+            actions.push(Action::BroadcastStash(b));
+        }
+        if let Some(b) = s.sweep_stash {
+            self.stash_name(&b, "sweep_stash")?;
+            actions.push(Action::SweepStash(b));
+        }
         if let Some(a) = s.assert {
             actions.push(Action::Assert(self.assertion(a)?));
         }
@@ -274,6 +302,8 @@ impl<'a> Checker<'a> {
                 | Action::MineUntilSettled(_)
                 | Action::Fund(_)
                 | Action::VlsdRecover(_)
+                | Action::BroadcastStash(_)
+                | Action::RecoverOnchain(_)
                 | Action::Assert(Assertion::Height(_))
                 | Action::Assert(Assertion::WalletSat(_))
         );

@@ -203,6 +203,21 @@ impl Snapshot {
         Ok(by_hash(&state.preimages))
     }
 
+    /// The payment hashes of the channels' HTLCs, whose preimages a
+    /// spending witness on chain may reveal.
+    pub fn payment_hashes(&self) -> Vec<[u8; 32]> {
+        self.channels
+            .iter()
+            .flat_map(|c| &c.htlcs)
+            .filter_map(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(&h.payment_hash, &mut b)
+                    .ok()
+                    .map(|()| b)
+            })
+            .collect()
+    }
+
     /// Checks that `seed` is this node's seed.
     pub fn check_seed(&self, seed: &Seed) -> Result<(), RecoveryError> {
         let got = node_id_for_seed(seed, self.node.key_derivation_style, self.network()?)?;

@@ -60,7 +60,7 @@ pub(crate) fn onchain(a: &OnchainArgs) -> Result<Onchain, RecoveryError> {
         a.scan_from,
     )?;
     let mut preimages = preimages(a, &l.snapshot)?;
-    let wanted = wanted(&l.snapshot);
+    let wanted = l.snapshot.payment_hashes();
     preimages.harvest(view.txs(), &wanted);
     let source = match (&a.signer.file, &a.signer.state.datadir) {
         (Some(f), _) => Source::Backup(f.clone()),
@@ -141,22 +141,6 @@ fn preimages(a: &OnchainArgs, snapshot: &Snapshot) -> Result<Preimages, Recovery
         }
     }
     Ok(preimages)
-}
-
-/// The payment hashes of the state's HTLCs, whose preimages spending
-/// witnesses may reveal.
-fn wanted(snapshot: &Snapshot) -> Vec<[u8; 32]> {
-    snapshot
-        .channels
-        .iter()
-        .flat_map(|c| &c.htlcs)
-        .filter_map(|h| {
-            let mut b = [0u8; 32];
-            hex::decode_to_slice(&h.payment_hash, &mut b)
-                .ok()
-                .map(|()| b)
-        })
-        .collect()
 }
 
 /// `archive` with those of the --archive-from backups (of the same node
