@@ -69,7 +69,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Seals vlsd's state and seed into a backup file of the run (the seed
-/// with it: the backup alone must bring the funds home). It is taken once
+/// with it: the backup alone must bring the funds home), carrying the HTLC
+/// archive of the node's previous backup. It is taken once
 /// no update of the node's channels is in flight, as a strategy that backs
 /// up after every change has it.
 pub async fn backup(world: &World<'_>, b: &BackupSpec) -> Result<String> {
@@ -110,9 +111,25 @@ pub async fn backup(world: &World<'_>, b: &BackupSpec) -> Result<String> {
         seed: Some(seed),
         source: format!("harness:{}", c.name()),
     };
-    let path = sink
-        .write_snapshot(&snapshot, &HtlcArchive::default())
-        .map_err(recovery)?;
+    // As a strategy does: the HTLC archive of this node's previous backup
+    // is carried into the new one, so the HTLCs of commitments since
+    // revoked stay known (justice on their outputs needs them).
+    let previous = world
+        .state()
+        .backups
+        .values()
+        .filter(|(node, _)| *node == b.signer)
+        .map(|(_, path)| path.clone())
+        .max();
+    let archive = match previous {
+        Some(p) => {
+            backup::open_snapshot_file(&p, &OpenKey::Identities(vec![identity(world)?]))
+                .map_err(recovery)?
+                .archive
+        }
+        None => HtlcArchive::default(),
+    };
+    let path = sink.write_snapshot(&snapshot, &archive).map_err(recovery)?;
     let detail = format!(
         "{} channels of node {} -> {}",
         snapshot.channels.len(),
@@ -232,8 +249,11 @@ pub async fn recover_onchain(world: &World<'_>, r: &RecoverOnchainSpec) -> Resul
             )
             .map_err(recovery)?;
         for e in &step.events {
-            world.events.emit(RunEvent::Chosen {
+            // A timeline line, not a seeded choice: txids pay to a new
+            // address of the recovery wallet, which differs every run.
+            world.events.emit(RunEvent::StepNote {
                 text: format!("recovery of {}: {e}", r.signer),
+                detail: None,
             });
         }
         for a in step.plan.actions() {
