@@ -237,6 +237,8 @@ pub async fn recover_onchain(world: &World<'_>, r: &RecoverOnchainSpec) -> Resul
     let mut watcher = Watcher::new(config);
     let start = b.height().await?;
     let mut slack: Option<i64> = None;
+    // Each claim's slack is taken when it is first ready (first sent).
+    let mut seen = std::collections::BTreeSet::new();
     loop {
         let label = |id0: &str| labels.get(id0).cloned().unwrap_or_else(|| id0.to_string());
         let step = watcher
@@ -257,7 +259,9 @@ pub async fn recover_onchain(world: &World<'_>, r: &RecoverOnchainSpec) -> Resul
             });
         }
         for a in step.plan.actions() {
-            if let (Status::Ready, Some(d)) = (&a.status, a.deadline_height) {
+            if let (Status::Ready, Some(d), true) =
+                (&a.status, a.deadline_height, seen.insert(a.outpoint))
+            {
                 let left = i64::from(d) - i64::from(step.plan.tip);
                 slack = Some(slack.map_or(left, |s| s.min(left)));
             }
