@@ -60,8 +60,16 @@ pub async fn down_after(world: &World<'_>, step: &Step, steps: &[Step]) -> Optio
     let mut kept_down = HashSet::new();
     let mut expected = expected_down(world, step, &mut kept_down);
     for s in steps {
-        if let Action::RefusesStart(r) = &s.action {
-            expected.insert(r.component.clone());
+        match &s.action {
+            Action::RefusesStart(r) => {
+                expected.insert(r.component.clone());
+            }
+            // An armed fault acts when its checkpoint fires, which may be
+            // between steps (a crash restarts its component later).
+            Action::Fault(f) if s.when.is_some() => {
+                expected.insert(f.target().to_string());
+            }
+            _ => {}
         }
     }
     let deadline = Instant::now() + GRACE;
