@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::accounting::{PartyLine, PARTY_ROUNDING_SAT};
 use crate::node::{ChannelState, PaymentStatus};
 use crate::report::{CheckResult, Verdict};
 use crate::scenario::spec::Signature;
+
+mod parties;
+pub use parties::parties;
 
 /// Slack for msat rounding and dust, in sat.
 pub const ROUNDING_SAT: u64 = 2_000;
@@ -117,31 +119,6 @@ pub fn channel_disagreements(channels: &BTreeMap<String, Vec<ChannelEnd>>) -> Ve
 /// of every channel the run closed.
 pub fn conservation(ledger: &Ledger, closed_channels: u64) -> CheckResult {
     ledger.check(ROUNDING_SAT + ANCHORS_SAT * closed_channels)
-}
-
-/// Per-party accounting: every end of every channel holds what it
-/// should, give or take its rounding (`accounting`).
-pub fn parties(lines: &[PartyLine]) -> CheckResult {
-    let bad: Vec<&PartyLine> = lines
-        .iter()
-        .filter(|l| l.short_sat().unsigned_abs() > PARTY_ROUNDING_SAT as u128)
-        .collect();
-    let detail = if bad.is_empty() {
-        format!(
-            "every end of every channel holds what it should (within {PARTY_ROUNDING_SAT} sat): {}",
-            lines
-                .iter()
-                .map(PartyLine::describe)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    } else {
-        bad.iter()
-            .map(|l| l.describe())
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    CheckResult::new("parties", bad.is_empty(), detail)
 }
 
 /// Penalties seen on chain against what the scenario expects.

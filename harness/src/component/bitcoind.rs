@@ -242,21 +242,19 @@ impl Bitcoind {
         params: Vec<Value>,
     ) -> Result<T> {
         let address = self.container.address(RPC_PORT).await?;
-        let client = self.wallet_client(&address, wallet)?;
+        let client = std::sync::Arc::new(self.wallet_client(&address, wallet)?);
         let m = method.to_string();
         let timeout = self.rpc_timeout;
-        let rpc_err = |reason: String| HarnessError::Rpc {
-            component: self.container.name().to_string(),
-            method: format!("{method} (wallet {wallet})"),
-            reason,
-        };
-        tokio::task::spawn_blocking(move || {
-            bitcoincore_rpc::RpcApi::call::<T>(&client, &m, &params)
-                .map_err(|e| describe_rpc_error(&e, timeout))
-        })
+        self.blocking_with(
+            client,
+            format!("{method} (wallet {wallet})"),
+            move |client| {
+                client
+                    .call::<T>(&m, &params)
+                    .map_err(|e| describe_rpc_error(&e, timeout))
+            },
+        )
         .await
-        .map_err(|e| rpc_err(e.to_string()))?
-        .map_err(rpc_err)
     }
 
     /// `method` once per entry of `params`, in one HTTP request (JSON-RPC
@@ -303,6 +301,18 @@ impl Bitcoind {
             + 'static,
     ) -> Result<R> {
         let client = self.client().await?;
+        self.blocking_with(client, method, f).await
+    }
+
+    /// [`Bitcoind::blocking`] with a given client (another wallet's).
+    async fn blocking_with<R: Send + 'static>(
+        &self,
+        client: std::sync::Arc<bitcoincore_rpc::Client>,
+        method: String,
+        f: impl FnOnce(std::sync::Arc<bitcoincore_rpc::Client>) -> std::result::Result<R, String>
+            + Send
+            + 'static,
+    ) -> Result<R> {
         let task = tokio::task::spawn_blocking(move || f(client));
         let rpc_err = |reason: String| HarnessError::Rpc {
             component: self.container.name().to_string(),

@@ -4,19 +4,16 @@
 
 use serde_json::json;
 
-use super::state::{Opened, World};
-use crate::checker::CHANNEL_END_ROUNDING_SAT;
+use super::state::World;
 use crate::error::{HarnessError, Result};
-use crate::node::Node;
 use crate::scenario::StashSpec;
-use crate::{lightning, wait};
 
 /// Waits for the channel's last update to finish (a payment step returns
 /// when the payer learns the preimage, before the revocations), so the copy
 /// is of the commitment both ends hold, then takes it.
 pub async fn stash(world: &World<'_>, s: &StashSpec) -> Result<String> {
     let opened = world.channel(&s.channel)?;
-    settled_update(world, &s.channel, &opened).await?;
+    super::quiet::settled_update(world, &s.channel, &opened).await?;
     let copy = world.cluster.node(&s.by)?.stash(&opened.id).await?;
     let detail = format!(
         "{} keeps commitment {} of {} ({} HTLC transactions)",
@@ -32,49 +29,6 @@ pub async fn stash(world: &World<'_>, s: &StashSpec) -> Result<String> {
     Ok(detail)
 }
 
-/// Both ends list the channel with the same HTLCs, and their balances add
-/// up to its capacity (within each end's rounding).
-pub(super) async fn settled_update(world: &World<'_>, name: &str, opened: &Opened) -> Result<()> {
-    let ends = [
-        world.cluster.node(&opened.opener)?,
-        world.cluster.node(&opened.peer)?,
-    ];
-    wait::until(
-        &format!("both ends of {name} agree on its balances and HTLCs"),
-        lightning::STEP,
-        || async {
-            let mut seen = Vec::new();
-            for n in ends {
-                let chans = n.channels().await.map_err(|e| e.to_string())?;
-                let c = chans
-                    .into_iter()
-                    .find(|c| c.channel_id == opened.id)
-                    .ok_or_else(|| format!("{} does not list the channel", n.name()))?;
-                let mut hashes: Vec<String> = c
-                    .pending_htlcs
-                    .iter()
-                    .map(|h| h.payment_hash.clone())
-                    .collect();
-                hashes.sort();
-                seen.push((c.local_balance_msat / 1000, c.capacity_sat, hashes));
-            }
-            let (a, b) = (&seen[0], &seen[1]);
-            let held = a.0 + b.0;
-            if a.2 != b.2 {
-                return Err(format!("HTLCs differ: {:?} against {:?}", a.2, b.2));
-            }
-            if held > a.1 || a.1 - held > 2 * CHANNEL_END_ROUNDING_SAT {
-                return Err(format!("balances add up to {held} of {} sat", a.1));
-            }
-            Ok(())
-        },
-    )
-    .await
-}
-
-/// Sends the stashed commitment through bitcoind, where it must be
-/// accepted: the funding output is still unspent, and a revoked commitment
-/// is as valid on chain as the latest one.
 fn stashed(world: &World<'_>, name: &str) -> Result<(String, lnnode_api::Stash)> {
     world
         .state()
@@ -102,6 +56,9 @@ pub async fn sweep(world: &World<'_>, name: &str) -> Result<String> {
     ))
 }
 
+/// Sends the stashed commitment through bitcoind, where it must be
+/// accepted: the funding output is still unspent, and a revoked commitment
+/// is as valid on chain as the latest one.
 pub async fn broadcast(world: &World<'_>, name: &str) -> Result<String> {
     let (by, copy) = stashed(world, name)?;
     let txid: String = world

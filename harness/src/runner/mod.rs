@@ -19,6 +19,7 @@ mod disaster;
 mod events;
 mod exits;
 mod pay;
+mod quiet;
 mod setup;
 mod state;
 mod steps;

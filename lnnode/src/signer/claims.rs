@@ -3,7 +3,7 @@
 //! script, so vlsd needs nothing of LDK's own numbering:
 //!
 //! - `SignAnyRemoteHtlcToUs` (143): our HTLCs on their commitment (the
-//!   client's `sign_counterparty_htlc_transaction` is `todo!()`).
+//!   client's `sign_counterparty_htlc_transaction` is unimplemented and panics).
 //! - `SignAnyLocalHtlcTx` (146): HTLC-timeout and HTLC-success on our own
 //!   commitment. The client sends `SignLocalHtlcTx2`, which shares message
 //!   id 20 with `SignRemoteHtlcTx`; vlsd decodes the latter and fails to
