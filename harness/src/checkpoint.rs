@@ -138,6 +138,7 @@ impl Watch {
             } => {
                 let b = cluster
                     .node(node)?
+                    .ldk("a signer breakpoint")?
                     .arm_breakpoint(request, *nth, *at)
                     .await?;
                 Ok(Watch::Breakpoint {
@@ -198,7 +199,7 @@ impl Watch {
                 mut nth,
                 mut id,
             } => {
-                let n = cluster.node(&node)?;
+                let n = cluster.node(&node)?.ldk("a signer breakpoint")?;
                 loop {
                     match n.breakpoint(id, BREAKPOINT_POLL).await {
                         Ok(b) => {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::component::{Bitcoind, LdkNode, Signer};
+use crate::component::{AnyNode, Bitcoind, ClnNode, LdkNode, Signer};
 use crate::contained::DATADIR;
 use crate::container::Container;
 use crate::docker;
 use crate::error::{HarnessError, Result};
 use crate::image::{ImageBuilder, Images};
-use crate::node::{Node, NodeInfo, SignerChoice};
+use crate::node::{Node, NodeInfo, NodeKind, SignerChoice};
 use crate::resources::{new_run_id, Overrides, Resources};
 
 /// Which components a cluster starts, in order.
@@ -28,6 +28,8 @@ pub struct ClusterBuilder {
     rpc_timeout: Option<Duration>,
     overrides: HashMap<String, Overrides>,
     defer_restored_validation: Vec<String>,
+    kinds: HashMap<String, NodeKind>,
+    feerates: HashMap<String, u32>,
 }
 
 impl ClusterBuilder {
@@ -48,6 +50,22 @@ impl ClusterBuilder {
     pub fn node(mut self, name: impl Into<String>, signer: SignerChoice) -> Self {
         self.nodes.push((name.into(), signer));
         self
+    }
+
+    /// Node `name` runs `kind` (lnnode unless told).
+    pub fn with_kind(mut self, name: impl Into<String>, kind: NodeKind) -> Self {
+        self.kinds.insert(name.into(), kind);
+        self
+    }
+
+    /// Core Lightning node `name` uses `perkw` for every feerate.
+    pub fn with_feerate(mut self, name: impl Into<String>, perkw: u32) -> Self {
+        self.feerates.insert(name.into(), perkw);
+        self
+    }
+
+    fn kind_of(&self, name: &str) -> NodeKind {
+        self.kinds.get(name).copied().unwrap_or_default()
     }
 
     /// Starts component `name` (`bitcoind`, `alice`, `vlsd-alice`) with libfaketime preloaded.
@@ -132,6 +150,21 @@ impl ClusterBuilder {
                 images
             }
         };
+        let wants_cln = self
+            .nodes
+            .iter()
+            .any(|(n, _)| self.kind_of(n) == NodeKind::Cln);
+        let images = if wants_cln && images.cln.is_none() {
+            let t = Instant::now();
+            let (images, _) = ImageBuilder::default()
+                .with_cln(true)
+                .ensure(&docker)
+                .await?;
+            startup.push(("images (Core Lightning)".to_string(), t.elapsed()));
+            images
+        } else {
+            images
+        };
         let t = Instant::now();
         let run_id = self.run_id.clone().unwrap_or_else(new_run_id);
         let mut resources = Resources::create(docker, run_id).await?;
@@ -175,10 +208,24 @@ impl ClusterBuilder {
             let bitcoind = bitcoind.ok_or_else(|| {
                 HarnessError::component("cluster", "Lightning nodes need bitcoind")
             })?;
-            let n = LdkNode::builder(&images.lnnode, name, *signer)
-                .defer_restored_validation(self.defer_restored_validation.contains(name))
-                .create(res, bitcoind)
-                .await?;
+            let n = match self.kind_of(name) {
+                NodeKind::Lnnode => AnyNode::Ldk(
+                    LdkNode::builder(&images.lnnode, name, *signer)
+                        .defer_restored_validation(self.defer_restored_validation.contains(name))
+                        .create(res, bitcoind)
+                        .await?,
+                ),
+                NodeKind::Cln => {
+                    let image = images.cln.as_deref().ok_or_else(|| {
+                        HarnessError::component(name, "no Core Lightning image was built")
+                    })?;
+                    let mut b = ClnNode::builder(image, name, *signer);
+                    if let Some(f) = self.feerates.get(name) {
+                        b = b.with_feerate(*f);
+                    }
+                    AnyNode::Cln(b.create(res, bitcoind).await?)
+                }
+            };
             let s = match signer {
                 SignerChoice::Vlsd => Some(Signer::builder(&images.vlsd, name).create(res).await?),
                 SignerChoice::Local => None,
@@ -202,7 +249,7 @@ pub struct Cluster {
     images: Images,
     bitcoind: Option<Bitcoind>,
     signers: BTreeMap<String, Signer>,
-    nodes: BTreeMap<String, LdkNode>,
+    nodes: BTreeMap<String, AnyNode>,
     startup: Vec<(String, Duration)>,
 }
 
@@ -212,7 +259,7 @@ pub struct Cluster {
 pub enum Component<'a> {
     Bitcoind(&'a Bitcoind),
     Signer(&'a Signer),
-    Node(&'a LdkNode),
+    Node(&'a AnyNode),
 }
 
 impl<'a> Component<'a> {
@@ -351,7 +398,7 @@ impl Cluster {
     }
 
     /// A Lightning node by name.
-    pub fn node(&self, name: &str) -> Result<&LdkNode> {
+    pub fn node(&self, name: &str) -> Result<&AnyNode> {
         self.nodes.get(name).ok_or_else(|| {
             HarnessError::component("cluster", format!("topology has no node `{name}`"))
         })
@@ -372,7 +419,7 @@ impl Cluster {
     }
 
     /// Every Lightning node, by name.
-    pub fn nodes(&self) -> impl Iterator<Item = &LdkNode> {
+    pub fn nodes(&self) -> impl Iterator<Item = &AnyNode> {
         self.nodes.values()
     }
 

@@ -31,7 +31,7 @@ pub mod sync;
 pub mod wait;
 
 pub use cluster::{Cluster, ClusterBuilder, Component};
-pub use component::{Bitcoind, LdkNode, Signer};
+pub use component::{AnyNode, Bitcoind, ClnNode, LdkNode, Signer};
 pub use container::{Container, ContainerSpec};
 pub use error::{HarnessError, Result};
 pub use fault::Fault;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::cluster::Cluster;
-use crate::component::LdkNode;
+use crate::component::AnyNode;
 use crate::error::{HarnessError, Result};
 use crate::node::{ChannelState, ChannelSummary, Node, NodeEvent, PaymentStatus};
 use crate::settle;
@@ -16,7 +16,7 @@ use crate::wait;
 pub const STEP: Duration = Duration::from_secs(90);
 
 /// Waits until `node`'s wallet holds at least `sat`, confirmed.
-pub async fn wait_funded(node: &LdkNode, sat: u64) -> Result<()> {
+pub async fn wait_funded(node: &AnyNode, sat: u64) -> Result<()> {
     wait::until(
         &format!("{}: wallet funded with {sat} sat", node.name()),
         STEP,
@@ -34,7 +34,7 @@ pub async fn wait_funded(node: &LdkNode, sat: u64) -> Result<()> {
 
 /// Sends `sat` from bitcoind's wallet to `node`'s wallet as one new coin and
 /// confirms it.
-pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
+pub async fn fund(cluster: &Cluster, node: &AnyNode, sat: u64) -> Result<()> {
     let before = node.balance().await?.wallet_trusted_sat;
     let addr = node.new_address().await?;
     let b = cluster.bitcoind()?;
@@ -164,8 +164,8 @@ pub async fn wait_usable(
 /// channel. Returns it as `from` sees it.
 pub async fn open_channel(
     cluster: &Cluster,
-    from: &LdkNode,
-    to: &LdkNode,
+    from: &AnyNode,
+    to: &AnyNode,
     sat: u64,
 ) -> Result<ChannelSummary> {
     let id = open_pending(cluster, from.name(), to.name(), sat).await?;
@@ -187,7 +187,7 @@ pub enum Paid {
 
 /// `to` issues an invoice for `msat`, `from` pays it; waits for the payer's
 /// outcome and, on success, the payee's receipt.
-pub async fn pay(from: &LdkNode, to: &LdkNode, msat: u64) -> Result<Paid> {
+pub async fn pay(from: &AnyNode, to: &AnyNode, msat: u64) -> Result<Paid> {
     let invoice = to.invoice(msat, None).await?;
     let hash = from.pay(&invoice.invoice).await?;
     let h = hash.clone();
@@ -216,7 +216,7 @@ pub async fn pay(from: &LdkNode, to: &LdkNode, msat: u64) -> Result<Paid> {
 
 /// Waits until `node` lists payment `hash` with `status`.
 pub async fn wait_payment_status(
-    node: &LdkNode,
+    node: &AnyNode,
     hash: &str,
     status: PaymentStatus,
     limit: Duration,
@@ -238,7 +238,7 @@ pub async fn wait_payment_status(
 
 /// Waits until `node`'s channels carry no HTLC: a payment's outcome arrives
 /// before the last commitment update that removes its HTLC.
-pub async fn wait_no_htlcs(node: &LdkNode) -> Result<Vec<ChannelSummary>> {
+pub async fn wait_no_htlcs(node: &AnyNode) -> Result<Vec<ChannelSummary>> {
     wait::until(
         &format!("{}: no HTLC left in any channel", node.name()),
         STEP,
@@ -266,7 +266,7 @@ pub fn preimage(rng: &mut impl rand::RngCore) -> (String, String) {
 
 /// `payee` issues a hold invoice for `hash`, `payer` pays it; returns once
 /// `payee` holds the HTLC.
-pub async fn hold_htlc(payee: &LdkNode, payer: &LdkNode, msat: u64, hash: &str) -> Result<()> {
+pub async fn hold_htlc(payee: &AnyNode, payer: &AnyNode, msat: u64, hash: &str) -> Result<()> {
     let invoice = payee.invoice(msat, Some(hash)).await?;
     if !invoice.hold {
         return Err(HarnessError::component(
@@ -279,7 +279,7 @@ pub async fn hold_htlc(payee: &LdkNode, payer: &LdkNode, msat: u64, hash: &str) 
 }
 
 /// Waits until every node's chain view has reached bitcoind's tip.
-pub async fn wait_synced(cluster: &Cluster, nodes: &[&LdkNode]) -> Result<()> {
+pub async fn wait_synced(cluster: &Cluster, nodes: &[&AnyNode]) -> Result<()> {
     let tip = cluster.bitcoind()?.height().await?;
     for n in nodes {
         wait::until(
@@ -301,7 +301,7 @@ pub async fn wait_synced(cluster: &Cluster, nodes: &[&LdkNode]) -> Result<()> {
 
 /// Like [`wait_synced`] for the nodes that are up: a node a fault took down
 /// catches up when it returns, and that is the scenario's business.
-pub async fn wait_synced_best_effort(cluster: &Cluster, nodes: &[&LdkNode]) {
+pub async fn wait_synced_best_effort(cluster: &Cluster, nodes: &[&AnyNode]) {
     let mut up = Vec::new();
     for n in nodes {
         if n.container()
@@ -332,7 +332,7 @@ const STALLED_BLOCKS: u32 = 30;
 /// for, as settling would), then waits for them to catch up: a node that
 /// finds its claim's height long past broadcasts late and, catching up
 /// block by block, bumps its fee at each. Returns the blocks mined.
-pub async fn mine_beside(cluster: &Cluster, nodes: &[&LdkNode], blocks: u64) -> Result<u64> {
+pub async fn mine_beside(cluster: &Cluster, nodes: &[&AnyNode], blocks: u64) -> Result<u64> {
     let b = cluster.bitcoind()?;
     let mut balances = Vec::new();
     for n in nodes {
@@ -354,7 +354,7 @@ pub async fn mine_beside(cluster: &Cluster, nodes: &[&LdkNode], blocks: u64) -> 
 
 pub async fn mine_until_settled(
     cluster: &Cluster,
-    nodes: &[&LdkNode],
+    nodes: &[&AnyNode],
     max_blocks: u32,
 ) -> Result<u32> {
     let b = cluster.bitcoind()?;

@@ -74,7 +74,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImagesAction {
-    /// Build every missing image (base rootfs, vlsd).
+    /// Build every missing image (base rootfs, vlsd, lnnode, Core Lightning).
     Build,
     /// List images labelled vls-chaos=1.
     List,
@@ -359,7 +359,7 @@ async fn images(action: ImagesAction) -> harness::Result<u8> {
     let builder = ImageBuilder::default();
     match action {
         ImagesAction::Build => {
-            let (_, outcomes) = builder.ensure(&docker).await?;
+            let (_, outcomes) = builder.with_cln(true).ensure(&docker).await?;
             for o in &outcomes {
                 println!(
                     "{:<5} {:<32} {} ({:.1}s)",

@@ -1,6 +1,6 @@
 //! The Lightning node seam: what a scenario can ask of any node. `LdkNode`
-//! (our lnnode) implements it today; a Core Lightning adapter over `cln-rpc`
-//! would implement the same trait.
+//! (our lnnode, LDK) and `ClnNode` (Core Lightning over its JSON-RPC)
+//! implement it.
 
 use std::time::Duration;
 
@@ -17,6 +17,28 @@ pub enum SignerChoice {
     Vlsd,
     /// The node's own keys (LDK KeysManager).
     Local,
+}
+
+/// Which Lightning implementation a node runs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// lnnode: LDK, this workspace's node.
+    #[default]
+    Lnnode,
+    /// Core Lightning (lightningd), built from its release source.
+    Cln,
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeKind::Lnnode => "lnnode",
+            NodeKind::Cln => "cln",
+        })
+    }
 }
 
 pub use lnnode_api::{

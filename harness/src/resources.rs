@@ -468,6 +468,11 @@ impl Resources {
                 .map_err(HarnessError::docker(format!("create volume {volume}")))?;
             binds.push(format!("{volume}:{path}"));
         }
+        binds.extend(
+            spec.binds
+                .iter()
+                .map(|(host, path)| format!("{host}:{path}")),
+        );
         Ok(binds)
     }
 

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use harness::node::{ChannelSummary, Node, NodeEvent, PaymentStatus};
 use harness::report::{Phase, RunReport};
-use harness::{Cluster, LdkNode};
+use harness::{AnyNode, Cluster};
 
 pub use harness::lightning::STEP;
 
 /// Sends `sat` from bitcoind's wallet to `node`'s wallet and confirms it.
-pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
+pub async fn fund(cluster: &Cluster, node: &AnyNode, sat: u64) -> Result<()> {
     Ok(harness::lightning::fund(cluster, node, sat).await?)
 }
 
@@ -19,8 +19,8 @@ pub async fn fund(cluster: &Cluster, node: &LdkNode, sat: u64) -> Result<()> {
 /// waits until both sides see it usable. Returns the channel as `from` sees it.
 pub async fn open_channel(
     cluster: &Cluster,
-    from: &LdkNode,
-    to: &LdkNode,
+    from: &AnyNode,
+    to: &AnyNode,
     sat: u64,
 ) -> Result<ChannelSummary> {
     Ok(harness::lightning::open_channel(cluster, from, to, sat).await?)
@@ -30,14 +30,14 @@ pub use harness::lightning::Paid;
 
 /// `to` issues an invoice for `msat`, `from` pays it; waits for the payer's
 /// outcome and, on success, for the payee's receipt. Returns the outcome and latency.
-pub async fn pay(from: &LdkNode, to: &LdkNode, msat: u64) -> Result<(Paid, Duration)> {
+pub async fn pay(from: &AnyNode, to: &AnyNode, msat: u64) -> Result<(Paid, Duration)> {
     let started = Instant::now();
     let outcome = harness::lightning::pay(from, to, msat).await?;
     Ok((outcome, started.elapsed()))
 }
 
 /// The single channel between two nodes, as `node` sees it.
-pub async fn only_channel(node: &LdkNode) -> Result<ChannelSummary> {
+pub async fn only_channel(node: &AnyNode) -> Result<ChannelSummary> {
     let mut chans = node.channels().await?;
     if chans.len() != 1 {
         bail!("{} has {} channels, expected 1", node.name(), chans.len());
@@ -48,19 +48,19 @@ pub async fn only_channel(node: &LdkNode) -> Result<ChannelSummary> {
 /// See [`harness::lightning::mine_until_settled`].
 pub async fn mine_until_settled(
     cluster: &Cluster,
-    nodes: &[&LdkNode],
+    nodes: &[&AnyNode],
     max_blocks: u32,
 ) -> Result<u32> {
     Ok(harness::lightning::mine_until_settled(cluster, nodes, max_blocks).await?)
 }
 
 /// Waits until every node's chain view has reached bitcoind's tip.
-pub async fn wait_synced(cluster: &Cluster, nodes: &[&LdkNode]) -> Result<()> {
+pub async fn wait_synced(cluster: &Cluster, nodes: &[&AnyNode]) -> Result<()> {
     Ok(harness::lightning::wait_synced(cluster, nodes).await?)
 }
 
 /// Every payment a node knows of has a final status.
-pub async fn assert_no_pending(node: &LdkNode) -> Result<()> {
+pub async fn assert_no_pending(node: &AnyNode) -> Result<()> {
     let stuck: Vec<_> = node
         .payments()
         .await?
@@ -74,7 +74,7 @@ pub async fn assert_no_pending(node: &LdkNode) -> Result<()> {
 }
 
 /// Waits until `node`'s channels carry no HTLC.
-pub async fn wait_no_htlcs(node: &LdkNode) -> Result<Vec<ChannelSummary>> {
+pub async fn wait_no_htlcs(node: &AnyNode) -> Result<Vec<ChannelSummary>> {
     Ok(harness::lightning::wait_no_htlcs(node).await?)
 }
 
@@ -127,11 +127,11 @@ impl Pair {
         })
     }
 
-    pub fn alice(&self) -> Result<&LdkNode> {
+    pub fn alice(&self) -> Result<&AnyNode> {
         Ok(self.cluster.node("alice")?)
     }
 
-    pub fn bob(&self) -> Result<&LdkNode> {
+    pub fn bob(&self) -> Result<&AnyNode> {
         Ok(self.cluster.node("bob")?)
     }
 }
@@ -147,8 +147,8 @@ pub fn is_closed_event(e: &NodeEvent) -> bool {
 /// pays it, and the call returns once `payee` holds the HTLC. Returns
 /// (preimage, payment hash), both hex.
 pub async fn hold_htlc(
-    payee: &LdkNode,
-    payer: &LdkNode,
+    payee: &AnyNode,
+    payer: &AnyNode,
     msat: u64,
     rng: &mut impl rand::RngCore,
 ) -> Result<(String, String)> {

@@ -24,6 +24,8 @@ pub struct ContainerSpec {
     pub(crate) devices: Vec<String>,
     /// Docker starts it again when its program exits with an error.
     pub(crate) restart_on_failure: bool,
+    /// (host directory, path in container) bind mounts.
+    pub(crate) binds: Vec<(String, String)>,
 }
 
 impl ContainerSpec {
@@ -42,7 +44,15 @@ impl ContainerSpec {
             entrypoint: None,
             devices: Vec::new(),
             restart_on_failure: false,
+            binds: Vec::new(),
         }
+    }
+
+    /// A host directory mounted in the container: how the host reaches a
+    /// unix socket the component serves (Core Lightning's JSON-RPC).
+    pub fn with_bind(mut self, host: impl Into<String>, path: impl Into<String>) -> Self {
+        self.binds.push((host.into(), path.into()));
+        self
     }
 
     /// A file placed in the container before it starts (for secrets: they

@@ -17,9 +17,27 @@ use crate::progress::Step;
 
 /// A tar build context: the Dockerfile plus host files under given names.
 pub(super) fn dockerfile_context(dockerfile: &str, files: &[(&str, &Path)]) -> Result<Vec<u8>> {
+    let entries: Vec<(&str, ContextEntry)> = files
+        .iter()
+        .map(|(name, path)| (*name, ContextEntry::File(path)))
+        .collect();
+    context_with(dockerfile, &entries)
+}
+
+/// What goes into a build context under a name.
+pub(super) enum ContextEntry<'a> {
+    File(&'a Path),
+    /// A whole directory tree.
+    Dir(&'a Path),
+}
+
+/// A tar build context: the Dockerfile plus host files and trees.
+pub(super) fn context_with(dockerfile: &str, entries: &[(&str, ContextEntry)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     // Docker 20.10 rejects GNU sparse entries (type S), which tar emits by default.
     builder.sparse(false);
+    // A tree's links stay links (CLN installs some).
+    builder.follow_symlinks(false);
     let mut header = tar::Header::new_gnu();
     header.set_size(dockerfile.len() as u64);
     header.set_mode(0o644);
@@ -27,11 +45,18 @@ pub(super) fn dockerfile_context(dockerfile: &str, files: &[(&str, &Path)]) -> R
     builder
         .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(HarnessError::io("Dockerfile"))?;
-    for (name, path) in files {
-        let mut f = std::fs::File::open(path).map_err(HarnessError::io(*path))?;
-        builder
-            .append_file(name, &mut f)
-            .map_err(HarnessError::io(*path))?;
+    for (name, entry) in entries {
+        match entry {
+            ContextEntry::File(path) => {
+                let mut f = std::fs::File::open(path).map_err(HarnessError::io(*path))?;
+                builder
+                    .append_file(name, &mut f)
+                    .map_err(HarnessError::io(*path))?;
+            }
+            ContextEntry::Dir(path) => builder
+                .append_dir_all(name, path)
+                .map_err(HarnessError::io(*path))?,
+        }
     }
     builder
         .into_inner()

@@ -12,25 +12,32 @@ use bollard::Docker;
 use super::{image_exists, Images};
 use crate::error::{HarnessError, Result};
 
-/// The variable that carries the tags: `base,vlsd,lnnode`.
+/// The variable that carries the tags: `base,vlsd,lnnode[,cln]`.
 pub const IMAGES_ENV: &str = "VLS_CHAOS_IMAGES";
 
 impl Images {
     fn to_env_value(&self) -> String {
-        format!("{},{},{}", self.base, self.vlsd, self.lnnode)
+        let mut value = format!("{},{},{}", self.base, self.vlsd, self.lnnode);
+        if let Some(cln) = &self.cln {
+            value.push(',');
+            value.push_str(cln);
+        }
+        value
     }
 
     fn from_env_value(value: &str) -> std::result::Result<Images, String> {
-        match value.split(',').collect::<Vec<_>>()[..] {
-            [base, vlsd, lnnode] if [base, vlsd, lnnode].iter().all(|t| !t.is_empty()) => {
+        let tags: Vec<&str> = value.split(',').collect();
+        match tags[..] {
+            [base, vlsd, lnnode, ref cln @ ..] if cln.len() <= 1 && tags.iter().all(|t| !t.is_empty()) => {
                 Ok(Images {
                     base: base.to_string(),
                     vlsd: vlsd.to_string(),
                     lnnode: lnnode.to_string(),
+                    cln: cln.first().map(|c| c.to_string()),
                 })
             }
             _ => Err(format!(
-                "{IMAGES_ENV}={value:?}: expected three image tags, `base,vlsd,lnnode`"
+                "{IMAGES_ENV}={value:?}: expected three or four image tags, `base,vlsd,lnnode[,cln]`"
             )),
         }
     }
@@ -58,7 +65,7 @@ pub async fn handed_over(docker: &Docker) -> Result<Option<Images>> {
     };
     let images =
         Images::from_env_value(&value).map_err(|e| HarnessError::component("images", e))?;
-    for tag in [&images.base, &images.vlsd, &images.lnnode] {
+    for tag in images.tags() {
         if !image_exists(docker, tag).await? {
             tracing::warn!(image = %tag, "image handed over by the test setup is gone; checking the build");
             return Ok(None);
@@ -77,12 +84,21 @@ mod tests {
             base: "vls-chaos/base:1".to_string(),
             vlsd: "vls-chaos/vlsd:2".to_string(),
             lnnode: "vls-chaos/lnnode:3".to_string(),
+            cln: None,
         };
         let value = images.to_env_value();
-        assert_eq!(Images::from_env_value(&value), Ok(images));
+        assert_eq!(Images::from_env_value(&value), Ok(images.clone()));
+        let with_cln = Images {
+            cln: Some("vls-chaos/cln:4".to_string()),
+            ..images
+        };
+        assert_eq!(
+            Images::from_env_value(&with_cln.to_env_value()),
+            Ok(with_cln)
+        );
         let err = Images::from_env_value("a,b").expect_err("two tags");
         assert!(
-            err.contains(IMAGES_ENV) && err.contains("base,vlsd,lnnode"),
+            err.contains(IMAGES_ENV) && err.contains("base,vlsd,lnnode[,cln]"),
             "{err}"
         );
         assert!(Images::from_env_value("a,,c").is_err());

@@ -10,16 +10,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
 use bollard::Docker;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 mod build;
+mod cln;
 mod handoff;
 mod host;
+mod rootfs;
 mod times;
 
 use build::{build_from_context, dockerfile_context, run_with_progress, BuildLock};
@@ -31,7 +30,6 @@ use times::BuildTimes;
 use crate::docker::{label_filter, LABEL_PROJECT};
 use crate::error::{HarnessError, Result};
 use crate::paths;
-use crate::progress::Step;
 
 /// Debian release of the base image; bitcoin-knots comes from its backports.
 pub const DEBIAN_SUITE: &str = "trixie";
@@ -50,6 +48,17 @@ pub struct Images {
     pub base: String,
     pub vlsd: String,
     pub lnnode: String,
+    /// Core Lightning, built only when asked for ([`ImageBuilder::with_cln`]).
+    pub cln: Option<String>,
+}
+
+impl Images {
+    /// Every tag there is.
+    pub fn tags(&self) -> impl Iterator<Item = &String> {
+        [&self.base, &self.vlsd, &self.lnnode]
+            .into_iter()
+            .chain(self.cln.as_ref())
+    }
 }
 
 /// What `ensure` did for one image.
@@ -66,6 +75,7 @@ pub struct ImageOutcome {
 pub struct ImageBuilder {
     cache_dir: PathBuf,
     mirror: Option<String>,
+    cln: bool,
 }
 
 impl Default for ImageBuilder {
@@ -73,6 +83,7 @@ impl Default for ImageBuilder {
         ImageBuilder {
             cache_dir: paths::cache_dir(),
             mirror: std::env::var("VLS_CHAOS_DEBIAN_MIRROR").ok(),
+            cln: false,
         }
     }
 }
@@ -80,6 +91,13 @@ impl Default for ImageBuilder {
 impl ImageBuilder {
     pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = dir.into();
+        self
+    }
+
+    /// Also the Core Lightning image (its build rootfs and a compile from
+    /// source on first use: a few minutes, cached afterwards).
+    pub fn with_cln(mut self, on: bool) -> Self {
+        self.cln = on;
         self
     }
 
@@ -100,11 +118,22 @@ impl ImageBuilder {
         )
     }
 
-    fn vlsd_binary(&self) -> PathBuf {
+    /// Where vlsd and remote_hsmd_socket are installed. Both carry VLS's
+    /// `developer` messages: Core Lightning runs with `--developer` here (so
+    /// it polls bitcoind every second, not every 30), and then its first
+    /// request to the signer is `hsmd_dev_preinit`, which only that build
+    /// knows. For LDK it changes nothing: LDK sends no such message.
+    fn vlsd_root(&self) -> PathBuf {
         self.cache_dir
-            .join(format!("vlsd-{VLSD_VERSION}"))
-            .join("bin")
-            .join("vlsd")
+            .join(format!("vlsd-{VLSD_VERSION}-developer"))
+    }
+
+    fn vlsd_binary(&self) -> PathBuf {
+        self.vlsd_root().join("bin").join("vlsd")
+    }
+
+    fn hsmd_binary(&self) -> PathBuf {
+        self.vlsd_root().join("bin").join("remote_hsmd_socket")
     }
 
     /// Makes sure every image exists, building the missing ones, and returns their tags.
@@ -120,7 +149,7 @@ impl ImageBuilder {
         let base = self.base_tag();
         let binary = self.vlsd_binary();
         let need_base = !image_exists(docker, &base).await?;
-        let need_vlsd = !binary.is_file();
+        let need_vlsd = !binary.is_file() || !self.hsmd_binary().is_file();
         // Host tools first, one apt at a time (apt holds a lock).
         if need_base && !self.base_tarball(&base).is_file() {
             require_tool("mmdebstrap", "mmdebstrap").await?;
@@ -204,7 +233,25 @@ impl ImageBuilder {
         let lnnode = outcome.tag.clone();
         outcomes.push(outcome);
 
-        let images = Images { base, vlsd, lnnode };
+        let cln = if self.cln {
+            let outcome = self
+                .ensure_cln(docker, &base, &agent, times.estimate("cln"))
+                .await?;
+            if outcome.built && outcome.took > Duration::from_secs(60) {
+                times.record("cln", outcome.took);
+            }
+            let tag = outcome.tag.clone();
+            outcomes.push(outcome);
+            Some(tag)
+        } else {
+            None
+        };
+        let images = Images {
+            base,
+            vlsd,
+            lnnode,
+            cln,
+        };
         tag_current(docker, &images).await?;
         Ok((images, outcomes))
     }
@@ -216,86 +263,50 @@ impl ImageBuilder {
     }
 
     async fn build_base(&self, docker: &Docker, tag: &str, estimate: Duration) -> Result<()> {
-        let rootfs_dir = self.cache_dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs_dir).map_err(HarnessError::io(&rootfs_dir))?;
         let tarball = self.base_tarball(tag);
-        if !tarball.is_file() {
-            require_tool("mmdebstrap", "mmdebstrap").await?;
-            let mirror = match &self.mirror {
-                Some(m) => m.clone(),
-                None => host_debian_mirror()?,
-            };
-            let partial = tarball.with_extension("tar.partial");
-            let mut cmd = tokio::process::Command::new("mmdebstrap");
-            cmd.arg("--variant=essential")
-                .arg(format!("--include={}", package_list().join(",")));
-            for excluded in ["man", "doc", "locale", "info"] {
-                cmd.arg(format!("--dpkgopt=path-exclude=/usr/share/{excluded}/*"));
+        rootfs::make_rootfs(
+            &tarball,
+            &package_list(),
+            self.mirror.as_deref(),
+            &format!("base rootfs ({DEBIAN_SUITE}, mmdebstrap)"),
+            estimate,
+        )
+        .await?;
+        rootfs::import_rootfs(docker, &tarball, tag, "base").await
+    }
+
+    /// vlsd and remote_hsmd_socket (VLS's stand-in for Core Lightning's
+    /// hsmd, from `vls-proxy`), one `cargo install` each into one root,
+    /// sharing a target directory so the second reuses the first's crates.
+    async fn build_vlsd_binary(&self, estimate: Duration) -> Result<()> {
+        require_tool("protoc", "protobuf-compiler").await?;
+        let root = self.vlsd_root();
+        for (krate, features, bin) in [
+            ("vlsd", "vls-protocol-signer/developer", None),
+            ("vls-proxy", "developer", Some("remote_hsmd_socket")),
+        ] {
+            let mut cmd = tokio::process::Command::new("cargo");
+            cmd.args(["install", krate, "--version"])
+                .arg(format!("={VLSD_VERSION}"))
+                .arg("--locked")
+                .args(["--features", features])
+                .arg("--root")
+                .arg(&root)
+                .arg("--target-dir")
+                .arg(self.cache_dir.join("cargo-target-vlsd"))
+                // The workspace's CARGO_TARGET_DIR must not redirect this build.
+                .env_remove("CARGO_TARGET_DIR");
+            if let Some(bin) = bin {
+                cmd.args(["--bin", bin]);
             }
-            cmd.arg("--format=tar")
-                .arg(DEBIAN_SUITE)
-                .arg(&partial)
-                .arg(format!("deb {mirror} {DEBIAN_SUITE} main"))
-                .arg(format!("deb {mirror} {DEBIAN_SUITE}-backports main"));
             run_with_progress(
                 cmd,
-                &format!("base rootfs ({DEBIAN_SUITE}, mmdebstrap)"),
+                &format!("{} {VLSD_VERSION} (cargo install)", bin.unwrap_or(krate)),
                 Some(estimate),
             )
             .await?;
-            std::fs::rename(&partial, &tarball).map_err(HarnessError::io(&tarball))?;
         }
-        let step = Step::begin(format!("import {tag}"));
-        let (repo, version) = tag.split_once(':').unwrap_or((tag, "latest"));
-        let opts = CreateImageOptionsBuilder::new()
-            .from_src("-")
-            .repo(repo)
-            .tag(version)
-            .changes(vec![
-                format!("LABEL {LABEL_PROJECT}=1"),
-                format!("LABEL {LABEL_PROJECT}.component=base"),
-                "ENV LANG=C.UTF-8".to_string(),
-                "CMD [\"/bin/bash\"]".to_string(),
-            ])
-            .build();
-        let file = tokio::fs::File::open(&tarball)
-            .await
-            .map_err(HarnessError::io(&tarball))?;
-        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
-        let mut stream = docker.create_image(Some(opts), Some(body), None);
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(HarnessError::docker(format!("import {tag}")))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message).or(info.error) {
-                return Err(HarnessError::CommandFailed {
-                    what: format!("docker import {tag}"),
-                    status: "engine error".to_string(),
-                    tail: err,
-                });
-            }
-        }
-        step.finish("imported");
         Ok(())
-    }
-
-    async fn build_vlsd_binary(&self, estimate: Duration) -> Result<()> {
-        require_tool("protoc", "protobuf-compiler").await?;
-        let root = self.cache_dir.join(format!("vlsd-{VLSD_VERSION}"));
-        let mut cmd = tokio::process::Command::new("cargo");
-        cmd.args(["install", "vlsd", "--version"])
-            .arg(format!("={VLSD_VERSION}"))
-            .arg("--locked")
-            .arg("--root")
-            .arg(&root)
-            .arg("--target-dir")
-            .arg(self.cache_dir.join("cargo-target-vlsd"))
-            // The workspace's CARGO_TARGET_DIR must not redirect this build.
-            .env_remove("CARGO_TARGET_DIR");
-        run_with_progress(
-            cmd,
-            &format!("vlsd {VLSD_VERSION} (cargo install)"),
-            Some(estimate),
-        )
-        .await
     }
 
     /// The lnnode and agent binaries: `$VLS_CHAOS_LNNODE_BIN` and
@@ -433,6 +444,12 @@ impl ImageBuilder {
                 &[&h, &agent],
             ));
         }
+        // A machine that never built Core Lightning has no source to hash;
+        // its CLN images, if any, are then not current.
+        if let Ok(t) = self.cln_tags(&base, &agent) {
+            tags.push(t.build_tag);
+            tags.push(t.tag);
+        }
         tags
     }
 }
@@ -474,7 +491,7 @@ async fn ensure_component(
 
 /// Also tags each image `:current`, the names `compose.yaml` uses.
 async fn tag_current(docker: &Docker, images: &Images) -> Result<()> {
-    for tag in [&images.base, &images.vlsd, &images.lnnode] {
+    for tag in images.tags() {
         let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap_or(tag);
         let opts = bollard::query_parameters::TagImageOptionsBuilder::new()
             .repo(repo)
@@ -516,11 +533,7 @@ pub struct ListedImage {
 }
 
 fn package_list() -> Vec<&'static str> {
-    BASE_PACKAGES
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
+    rootfs::package_list(BASE_PACKAGES)
 }
 
 fn short_hash(parts: &[&[u8]]) -> String {

@@ -179,7 +179,10 @@ async fn signer_commitments(cluster: &Cluster, node: &str, freeze: bool) -> Stri
 async fn release_held(cluster: &Cluster, held: &Held) {
     let released = match held {
         Held::SignerCall { node, id } => match cluster.node(node) {
-            Ok(n) => n.release_breakpoint(*id).await.map(|_| ()),
+            Ok(n) => match n.ldk("a signer breakpoint") {
+                Ok(n) => n.release_breakpoint(*id).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Held::Fsync { component, id } => release_fsync(cluster, component, id).await,

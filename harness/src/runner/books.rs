@@ -35,6 +35,14 @@ pub async fn read(world: &World<'_>, from: u64) -> Result<Books> {
         .map(|n| n.name().to_string())
         .collect();
     for n in cluster.nodes() {
+        // Core Lightning keeps its own wallet (keys from its signer); lnnode's is a bitcoind wallet.
+        if let crate::component::AnyNode::Cln(c) = n {
+            if live.iter().any(|l| l == n.name()) {
+                for addr in c.wallet_addresses().await? {
+                    owners.insert(addr, n.name().to_string());
+                }
+            }
+        }
         let recovered = super::disaster::recovered_wallet(n.name());
         for wallet in [n.name().to_string(), recovered] {
             if !loaded.contains(&wallet) {

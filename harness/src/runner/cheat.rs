@@ -14,7 +14,12 @@ use crate::scenario::StashSpec;
 pub async fn stash(world: &World<'_>, s: &StashSpec) -> Result<String> {
     let opened = world.channel(&s.channel)?;
     super::quiet::settled_update(world, &s.channel, &opened).await?;
-    let copy = world.cluster.node(&s.by)?.stash(&opened.id).await?;
+    let copy = world
+        .cluster
+        .node(&s.by)?
+        .ldk("`stash`")?
+        .stash(&opened.id)
+        .await?;
     let detail = format!(
         "{} keeps commitment {} of {} ({} HTLC transactions)",
         s.by,
@@ -49,7 +54,12 @@ pub async fn sweep(world: &World<'_>, name: &str) -> Result<String> {
             copy.commitment_txid
         ))
     })?;
-    let txid = world.cluster.node(&by)?.sweep_stash(&descriptor).await?;
+    let txid = world
+        .cluster
+        .node(&by)?
+        .ldk("`sweep_stash`")?
+        .sweep_stash(&descriptor)
+        .await?;
     Ok(format!(
         "{by} swept its output of {} in {txid}",
         copy.commitment_txid

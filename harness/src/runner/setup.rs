@@ -19,7 +19,12 @@ pub fn cluster_builder(scenario: &Scenario) -> ClusterBuilder {
         builder = builder.bitcoind();
     }
     for (name, signer) in &topo.nodes {
-        builder = builder.node(name, *signer);
+        builder = builder
+            .node(name, *signer)
+            .with_kind(name, topo.kind_of(name));
+    }
+    for (node, perkw) in &topo.feerates {
+        builder = builder.with_feerate(node, *perkw);
     }
     for node in &topo.signers {
         builder = builder.signer(node);

@@ -123,7 +123,7 @@ impl<'a> World<'a> {
     }
 
     /// The nodes no step destroyed or retired.
-    pub fn live_nodes(&self) -> Vec<&'a crate::component::LdkNode> {
+    pub fn live_nodes(&self) -> Vec<&'a crate::component::AnyNode> {
         let retired = self.state().retired.clone();
         self.cluster
             .nodes()

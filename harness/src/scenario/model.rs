@@ -43,6 +43,10 @@ pub struct Topology {
     pub defer_restored_validation: Vec<String>,
     /// Components Docker starts again when they exit with an error.
     pub supervised: Vec<String>,
+    /// Nodes that run Core Lightning (the rest run lnnode).
+    pub cln_nodes: Vec<String>,
+    /// Core Lightning nodes' forced feerate (sat per 1000 weight units).
+    pub feerates: Vec<(String, u32)>,
 }
 
 impl Topology {
@@ -60,6 +64,14 @@ impl Topology {
         }
         out.extend(self.signers.iter().map(|n| format!("vlsd-{n}")));
         out
+    }
+
+    pub fn kind_of(&self, node: &str) -> crate::node::NodeKind {
+        if self.cln_nodes.iter().any(|n| n == node) {
+            crate::node::NodeKind::Cln
+        } else {
+            crate::node::NodeKind::Lnnode
+        }
     }
 
     pub fn has_node(&self, name: &str) -> bool {

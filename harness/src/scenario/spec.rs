@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::fault::FaultSpec;
-use crate::node::SignerChoice;
+use crate::node::{NodeKind, SignerChoice};
 
 mod disaster;
 pub use disaster::{BackupSpec, RecoverOnchainSpec, StashSpec};
@@ -99,6 +99,15 @@ fn default_fund() -> u64 {
 pub struct NodeSpec {
     pub name: String,
     pub signer: SignerChoice,
+    /// Which Lightning implementation: `lnnode` (LDK, the default) or
+    /// `cln` (Core Lightning, built from its release source).
+    #[serde(default)]
+    pub kind: NodeKind,
+    /// Core Lightning nodes only: every feerate lightningd uses, in sat per
+    /// 1000 weight units (its `--force-feerates`). Unset, regtest's
+    /// lightningd uses the floor, 253 (it has no fee estimates there).
+    #[serde(default)]
+    pub feerate_perkw: Option<u32>,
     /// vlsd nodes only: let VLS's client defer holder-commitment validation
     /// for channels restored after a restart, as it does upstream, so the
     /// node reproduces the refusal it leads to (docs/findings.md). Off: the

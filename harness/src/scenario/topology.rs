@@ -4,7 +4,7 @@
 use super::model::Topology;
 use super::spec;
 use crate::error::{HarnessError, Result};
-use crate::node::SignerChoice;
+use crate::node::{NodeKind, SignerChoice};
 
 pub(super) fn topology(
     t: &spec::TopologySpec,
@@ -25,13 +25,33 @@ pub(super) fn topology(
     };
     let mut nodes = Vec::new();
     let mut defer_restored_validation = Vec::new();
+    let mut cln_nodes = Vec::new();
+    let mut feerates = Vec::new();
     for n in &t.nodes {
         check_name(&n.name, "topology.nodes")?;
         nodes.push((n.name.clone(), n.signer));
-        if n.defer_restored_validation {
-            if n.signer != SignerChoice::Vlsd {
+        if n.kind == NodeKind::Cln {
+            cln_nodes.push(n.name.clone());
+        }
+        if let Some(f) = n.feerate_perkw {
+            if n.kind != NodeKind::Cln {
                 return Err(err(format!(
-                    "topology.nodes: `{}`: defer_restored_validation is about VLS's client; the node needs `signer = \"vlsd\"`",
+                    "topology.nodes: `{}`: feerate_perkw sets Core Lightning's feerates; the node needs `kind = \"cln\"`",
+                    n.name
+                )));
+            }
+            if f < 253 {
+                return Err(err(format!(
+                    "topology.nodes: `{}`: feerate_perkw = {f}: expected at least 253, the relay floor",
+                    n.name
+                )));
+            }
+            feerates.push((n.name.clone(), f));
+        }
+        if n.defer_restored_validation {
+            if n.signer != SignerChoice::Vlsd || n.kind != NodeKind::Lnnode {
+                return Err(err(format!(
+                    "topology.nodes: `{}`: defer_restored_validation is about the VLS client inside lnnode; the node needs `signer = \"vlsd\"` and `kind = \"lnnode\"`",
                     n.name
                 )));
             }
@@ -58,6 +78,8 @@ pub(super) fn topology(
         sync_seed: t.sync_seed,
         defer_restored_validation,
         supervised: t.supervised.clone(),
+        cln_nodes,
+        feerates,
     };
     let components = topo.components();
     let mut channel_names: Vec<String> = Vec::new();

@@ -1,5 +1,5 @@
 //! The test suite's setup (a nextest setup script, see .config/nextest.toml):
-//! builds every missing image once, with one progress display, before the
+//! builds every missing image once (Core Lightning's too), with one progress display, before the
 //! first container test starts, and hands the tags to the tests that follow.
 //! It is a binary of this package so that nextest's own build makes it.
 
@@ -10,7 +10,10 @@ async fn main() -> std::process::ExitCode {
     scenarios::init();
     let work = async {
         let docker = docker::connect().await?;
-        let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
+        let (images, outcomes) = ImageBuilder::default()
+            .with_cln(true)
+            .ensure(&docker)
+            .await?;
         for o in &outcomes {
             let what = if o.built { "built" } else { "present" };
             eprintln!(
