@@ -128,13 +128,24 @@ impl ClusterBuilder {
         let docker = docker::connect().await?;
         let mut startup = Vec::new();
         let t = Instant::now();
+        let wants_cln = self
+            .nodes
+            .iter()
+            .any(|(n, _)| self.kind_of(n) == NodeKind::Cln);
         let images = match self.images.clone() {
             Some(i) => i,
             None => {
-                let (images, label) = match crate::image::handed_over(&docker).await? {
+                // Images handed over without Core Lightning's do not do for a run that needs it.
+                let handed = crate::image::handed_over(&docker)
+                    .await?
+                    .filter(|i| !wants_cln || i.cln.is_some());
+                let (images, label) = match handed {
                     Some(i) => (i, "images (from the test setup)"),
                     None => {
-                        let (images, outcomes) = ImageBuilder::default().ensure(&docker).await?;
+                        let (images, outcomes) = ImageBuilder::default()
+                            .with_cln(wants_cln)
+                            .ensure(&docker)
+                            .await?;
                         let built = outcomes.iter().any(|o| o.built);
                         (
                             images,
@@ -149,21 +160,6 @@ impl ClusterBuilder {
                 startup.push((label.to_string(), t.elapsed()));
                 images
             }
-        };
-        let wants_cln = self
-            .nodes
-            .iter()
-            .any(|(n, _)| self.kind_of(n) == NodeKind::Cln);
-        let images = if wants_cln && images.cln.is_none() {
-            let t = Instant::now();
-            let (images, _) = ImageBuilder::default()
-                .with_cln(true)
-                .ensure(&docker)
-                .await?;
-            startup.push(("images (Core Lightning)".to_string(), t.elapsed()));
-            images
-        } else {
-            images
         };
         let t = Instant::now();
         let run_id = self.run_id.clone().unwrap_or_else(new_run_id);

@@ -445,7 +445,7 @@ impl Resources {
     }
 
     /// Creates the spec's named volumes (a tmpfs where it asks for a size)
-    /// and returns their binds.
+    /// and returns their binds, with the spec's host binds.
     async fn create_volumes(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
         let mut binds = Vec::new();
         for (key, path) in &spec.volumes {
@@ -468,11 +468,7 @@ impl Resources {
                 .map_err(HarnessError::docker(format!("create volume {volume}")))?;
             binds.push(format!("{volume}:{path}"));
         }
-        binds.extend(
-            spec.binds
-                .iter()
-                .map(|(host, path)| format!("{host}:{path}")),
-        );
+        binds.extend(spec.host_binds());
         Ok(binds)
     }
 

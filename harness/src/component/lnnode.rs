@@ -2,7 +2,7 @@
 //! of the [`Node`](crate::node::Node) seam.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::bitcoind::Bitcoind;
+use super::events::first_match;
 use super::ready::wait_ready;
 use super::vlsd::NODE_SIGNER_PORT;
 use crate::contained::DATADIR;
@@ -442,38 +443,13 @@ impl Node for LdkNode {
         pred: &'a (dyn Fn(&NodeEvent) -> bool + Send + Sync),
     ) -> BoxFuture<'a, Result<NodeEvent>> {
         async move {
-            let start = Instant::now();
-            let mut seen: Vec<String> = Vec::new();
-            loop {
-                let left = timeout.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return Err(HarnessError::Timeout {
-                        what: format!("{}: {what}", self.container.name()),
-                        after: timeout,
-                        last: if seen.is_empty() {
-                            "no events".to_string()
-                        } else {
-                            format!("events seen: {}", seen.join(", "))
-                        },
-                    });
-                }
-                // Long poll: the node answers as soon as an event arrives.
-                let events = match self.next_events(left.min(Duration::from_secs(20))).await {
-                    Ok(e) => e,
-                    // A restarting node refuses connections for a moment.
-                    Err(e) => {
-                        seen.push(format!("error: {e}"));
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                };
-                for e in events {
-                    if pred(&e) {
-                        return Ok(e);
-                    }
-                    seen.push(format!("{e:?}"));
-                }
-            }
+            // The long poll answers as soon as an event arrives; the whole
+            // batch is consumed.
+            let (event, _) = first_match(self.container.name(), what, timeout, pred, |t| {
+                self.next_events(t)
+            })
+            .await?;
+            Ok(event)
         }
         .boxed()
     }

@@ -3,6 +3,7 @@
 mod any_node;
 mod bitcoind;
 mod cln;
+mod events;
 mod lnnode;
 mod ready;
 mod vlsd;

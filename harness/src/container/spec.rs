@@ -146,6 +146,13 @@ impl ContainerSpec {
         self
     }
 
+    /// The host bind mounts in Docker's `host:path` form.
+    pub(crate) fn host_binds(&self) -> impl Iterator<Item = String> + '_ {
+        self.binds
+            .iter()
+            .map(|(host, path)| format!("{host}:{path}"))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -15,9 +15,10 @@ use futures_util::FutureExt;
 use serde_json::{json, Value};
 
 pub use self::observe::Snapshot;
-use self::observe::{balance, channel_summary, payments, Observer};
+use self::observe::{balance, channel_summary, payments, str_of, Observer};
 use self::rpc::Rpc;
 use super::bitcoind::Bitcoind;
+use super::events::first_match;
 use super::lnnode::{EventCursor, P2P_PORT};
 use super::ready::wait_ready;
 use super::vlsd::NODE_SIGNER_PORT;
@@ -360,10 +361,7 @@ impl ClnPayRequest {
 }
 
 fn text(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    str_of(v, key).to_string()
 }
 
 fn array(v: &Value, key: &str) -> Vec<Value> {
@@ -525,45 +523,16 @@ impl Node for ClnNode {
         pred: &'a (dyn Fn(&NodeEvent) -> bool + Send + Sync),
     ) -> BoxFuture<'a, Result<NodeEvent>> {
         async move {
-            let start = Instant::now();
-            let mut seen: Vec<String> = Vec::new();
-            loop {
-                let left = timeout.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return Err(HarnessError::Timeout {
-                        what: format!("{}: {what}", self.name()),
-                        after: timeout,
-                        last: if seen.is_empty() {
-                            "no events".to_string()
-                        } else {
-                            format!("events seen: {}", seen.join(", "))
-                        },
-                    });
-                }
+            let (event, after) = first_match(self.name(), what, timeout, pred, |t| async move {
                 let mut cursor = *lock(&self.inner.cursor);
-                let events = match self
-                    .poll_events(&mut cursor, left.min(Duration::from_secs(20)))
-                    .await
-                {
-                    Ok(e) => e,
-                    // A restarting lightningd refuses connections for a moment.
-                    Err(e) => {
-                        seen.push(format!("error: {e}"));
-                        tokio::time::sleep(LOOK_EVERY).await;
-                        continue;
-                    }
-                };
-                // Events up to the match are consumed; the rest stay.
-                for (i, e) in events.iter().enumerate() {
-                    if pred(e) {
-                        let mut c = lock(&self.inner.cursor);
-                        c.1 = cursor.1 - (events.len() - i - 1) as u64;
-                        return Ok(e.clone());
-                    }
-                    seen.push(format!("{e:?}"));
-                }
+                let events = self.poll_events(&mut cursor, t).await?;
                 *lock(&self.inner.cursor) = cursor;
-            }
+                Ok(events)
+            })
+            .await?;
+            // Events up to the match are consumed; the rest stay.
+            lock(&self.inner.cursor).1 -= after as u64;
+            Ok(event)
         }
         .boxed()
     }
