@@ -106,7 +106,7 @@ pub(super) async fn build_from_context(
     Ok(())
 }
 
-fn push_tail(tail: &mut VecDeque<String>, line: &str) {
+pub(super) fn push_tail(tail: &mut VecDeque<String>, line: &str) {
     if tail.len() == 30 {
         tail.pop_front();
     }

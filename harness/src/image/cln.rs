@@ -18,7 +18,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::build::{build_from_context, context_with, ContextEntry};
+use super::build::{build_from_context, context_with, push_tail, ContextEntry};
 use super::rootfs::{import_rootfs, make_rootfs, package_list};
 use super::{component_tag, file_hash, image_exists, short_hash, ImageBuilder, ImageOutcome};
 use super::{AGENT, DEBIAN_SUITE};
@@ -127,6 +127,7 @@ impl ImageBuilder {
             key.clone(),
             short_hash(&[START_SCRIPT.as_bytes()]),
             file_hash(&self.hsmd_binary())?,
+            file_hash(&self.developer_vlsd_binary())?,
             agent_hash.to_string(),
         ];
         let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
@@ -192,6 +193,7 @@ impl ImageBuilder {
                     "remote_hsmd_socket",
                     ContextEntry::File(&self.hsmd_binary()),
                 ),
+                ("vlsd", ContextEntry::File(&self.developer_vlsd_binary())),
                 (AGENT, ContextEntry::File(agent)),
             ],
         )?;
@@ -280,10 +282,7 @@ async fn compile(
         while let Some(Ok(chunk)) = logs.next().await {
             for line in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
                 step.note(line);
-                if tail.len() == 30 {
-                    tail.pop_front();
-                }
-                tail.push_back(line.to_string());
+                push_tail(&mut tail, line);
             }
         }
         let mut code = 0;

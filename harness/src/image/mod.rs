@@ -20,6 +20,7 @@ mod handoff;
 mod host;
 mod rootfs;
 mod times;
+mod vls;
 
 use build::{build_from_context, dockerfile_context, run_with_progress, BuildLock};
 pub use handoff::{hand_to_tests, handed_over, IMAGES_ENV};
@@ -118,24 +119,6 @@ impl ImageBuilder {
         )
     }
 
-    /// Where vlsd and remote_hsmd_socket are installed. Both carry VLS's
-    /// `developer` messages: Core Lightning runs with `--developer` here (so
-    /// it polls bitcoind every second, not every 30), and then its first
-    /// request to the signer is `hsmd_dev_preinit`, which only that build
-    /// knows. For LDK it changes nothing: LDK sends no such message.
-    fn vlsd_root(&self) -> PathBuf {
-        self.cache_dir
-            .join(format!("vlsd-{VLSD_VERSION}-developer"))
-    }
-
-    fn vlsd_binary(&self) -> PathBuf {
-        self.vlsd_root().join("bin").join("vlsd")
-    }
-
-    fn hsmd_binary(&self) -> PathBuf {
-        self.vlsd_root().join("bin").join("remote_hsmd_socket")
-    }
-
     /// Makes sure every image exists, building the missing ones, and returns their tags.
     /// What does not depend on anything else is built side by side: the
     /// base rootfs (mostly downloads), vlsd (`cargo install`) and the
@@ -149,7 +132,7 @@ impl ImageBuilder {
         let base = self.base_tag();
         let binary = self.vlsd_binary();
         let need_base = !image_exists(docker, &base).await?;
-        let need_vlsd = !binary.is_file() || !self.hsmd_binary().is_file();
+        let need_vlsd = self.vls_installs().iter().any(|i| !i.binary.is_file());
         // Host tools first, one apt at a time (apt holds a lock).
         if need_base && !self.base_tarball(&base).is_file() {
             require_tool("mmdebstrap", "mmdebstrap").await?;
@@ -273,40 +256,6 @@ impl ImageBuilder {
         )
         .await?;
         rootfs::import_rootfs(docker, &tarball, tag, "base").await
-    }
-
-    /// vlsd and remote_hsmd_socket (VLS's stand-in for Core Lightning's
-    /// hsmd, from `vls-proxy`), one `cargo install` each into one root,
-    /// sharing a target directory so the second reuses the first's crates.
-    async fn build_vlsd_binary(&self, estimate: Duration) -> Result<()> {
-        require_tool("protoc", "protobuf-compiler").await?;
-        let root = self.vlsd_root();
-        for (krate, features, bin) in [
-            ("vlsd", "vls-protocol-signer/developer", None),
-            ("vls-proxy", "developer", Some("remote_hsmd_socket")),
-        ] {
-            let mut cmd = tokio::process::Command::new("cargo");
-            cmd.args(["install", krate, "--version"])
-                .arg(format!("={VLSD_VERSION}"))
-                .arg("--locked")
-                .args(["--features", features])
-                .arg("--root")
-                .arg(&root)
-                .arg("--target-dir")
-                .arg(self.cache_dir.join("cargo-target-vlsd"))
-                // The workspace's CARGO_TARGET_DIR must not redirect this build.
-                .env_remove("CARGO_TARGET_DIR");
-            if let Some(bin) = bin {
-                cmd.args(["--bin", bin]);
-            }
-            run_with_progress(
-                cmd,
-                &format!("{} {VLSD_VERSION} (cargo install)", bin.unwrap_or(krate)),
-                Some(estimate),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// The lnnode and agent binaries: `$VLS_CHAOS_LNNODE_BIN` and

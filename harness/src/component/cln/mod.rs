@@ -414,8 +414,40 @@ impl Node for ClnNode {
 
     fn close_channel<'a>(&'a self, channel_id: &'a str) -> BoxFuture<'a, Result<()>> {
         async move {
-            self.call("close", json!({"id": channel_id})).await?;
-            Ok(())
+            // lightningd's `close` answers only once the closing transaction
+            // is out, and a signer fault in the negotiation decides whether
+            // that ever happens. The seam's close is the request (as
+            // lnnode's): done once lightningd has begun the shutdown, or
+            // when `close` itself answers first (an error, or all done).
+            let node = self.clone();
+            let id = channel_id.to_string();
+            let mut call = tokio::spawn(async move {
+                node.inner
+                    .rpc
+                    .call_within("close", json!({"id": id}), Duration::from_secs(3600))
+                    .await
+            });
+            loop {
+                tokio::select! {
+                    r = &mut call => {
+                        return r
+                            .map_err(|e| HarnessError::component(self.name(), e.to_string()))?
+                            .map(|_| ());
+                    }
+                    _ = tokio::time::sleep(LOOK_EVERY) => {}
+                }
+                let snap = self.look().await?;
+                let begun = snap.channels.iter().any(|c| {
+                    str_of(c, "channel_id") == channel_id
+                        && !matches!(
+                            str_of(c, "state"),
+                            "CHANNELD_NORMAL" | "CHANNELD_AWAITING_LOCKIN"
+                        )
+                });
+                if begun {
+                    return Ok(());
+                }
+            }
         }
         .boxed()
     }
