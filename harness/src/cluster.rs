@@ -223,11 +223,7 @@ impl ClusterBuilder {
                 }
             };
             let s = match signer {
-                SignerChoice::Vlsd => Some(
-                    signer_of(images, name, self.kind_of(name))?
-                        .create(res)
-                        .await?,
-                ),
+                SignerChoice::Vlsd => Some(Signer::builder(&images.vlsd, name).create(res).await?),
                 SignerChoice::Local => None,
             };
             Ok::<_, HarnessError>((name.clone(), n, s))
@@ -243,27 +239,6 @@ impl ClusterBuilder {
         Ok(())
     }
 }
-
-/// The vlsd of node `name`: the vlsd image's, or for Core Lightning the
-/// developer build its image carries (docs/harness.md, Images).
-fn signer_of(
-    images: &Images,
-    name: &str,
-    kind: NodeKind,
-) -> Result<crate::component::SignerBuilder> {
-    Ok(match kind {
-        NodeKind::Lnnode => Signer::builder(&images.vlsd, name),
-        NodeKind::Cln => {
-            let image = images.cln.as_deref().ok_or_else(|| {
-                HarnessError::component(name, "no Core Lightning image was built")
-            })?;
-            Signer::builder(image, name).with_program(CLN_IMAGE_VLSD)
-        }
-    })
-}
-
-/// Where the Core Lightning image keeps its vlsd (docker/cln/Dockerfile).
-const CLN_IMAGE_VLSD: &str = "/usr/local/bin/vlsd";
 
 pub struct Cluster {
     resources: Resources,

@@ -38,6 +38,23 @@ enum Command {
         /// Of a matrix file, run only this case (`key=value,...`, as reports name it).
         #[arg(long)]
         case: Option<String>,
+        /// Run the lnnode nodes that sign through vlsd as Core Lightning
+        /// instead (the second column of `harness kinds`).
+        #[arg(long)]
+        cln: bool,
+    },
+    /// Run scenarios with their vlsd-signed nodes as lnnode and again as
+    /// Core Lightning, and write the side-by-side table (kinds.md,
+    /// kinds.json).
+    Kinds {
+        /// Scenario files (default: every catalog scenario).
+        files: Vec<PathBuf>,
+        /// Where kinds.md and kinds.json go (default: <target>/vls-chaos/kinds).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Of a matrix file, only its first case.
+        #[arg(long)]
+        first_case: bool,
     },
     /// Run disaster scenarios and write the recovery-rate matrix
     /// (matrix.md, matrix.json): per run, what the operator's nodes were
@@ -114,7 +131,13 @@ async fn dispatch(command: Command) -> harness::Result<u8> {
             seed,
             keep,
             case,
-        } => run(&files, RunOptions { seed, keep }, case.as_deref()).await,
+            cln,
+        } => run(&files, RunOptions { seed, keep }, case.as_deref(), cln).await,
+        Command::Kinds {
+            files,
+            out,
+            first_case,
+        } => kinds(files, out, first_case).await,
         Command::Matrix { files, seeds, out } => matrix(files, &seeds, out).await,
         Command::Check { files } => check(&files),
         Command::List { dir } => list(dir),
@@ -164,8 +187,24 @@ fn load(files: &[PathBuf], case: Option<&str>) -> harness::Result<Vec<Scenario>>
     Ok(scenarios)
 }
 
-async fn run(files: &[PathBuf], opts: RunOptions, case: Option<&str>) -> harness::Result<u8> {
-    let scenarios = load(files, case)?;
+async fn run(
+    files: &[PathBuf],
+    opts: RunOptions,
+    case: Option<&str>,
+    cln: bool,
+) -> harness::Result<u8> {
+    let mut scenarios = load(files, case)?;
+    if cln {
+        scenarios = scenarios
+            .iter()
+            .map(|s| {
+                harness::scenario::kinds::as_cln(s).map_err(|why| HarnessError::ScenarioFile {
+                    path: s.path.clone(),
+                    reason: format!("{}: cannot run as Core Lightning: {why}", s.name),
+                })
+            })
+            .collect::<harness::Result<_>>()?;
+    }
     let mut reports = Vec::new();
     for s in &scenarios {
         let report = runner::run(s, &opts).await?;
@@ -257,6 +296,64 @@ async fn matrix(files: Vec<PathBuf>, seeds: &[u64], out: Option<PathBuf>) -> har
     Ok(u8::from(rows.iter().any(|r| r.verdict == "fail")))
 }
 
+async fn kinds(files: Vec<PathBuf>, out: Option<PathBuf>, first_case: bool) -> harness::Result<u8> {
+    use harness::report::kinds::{markdown, KindsRow, Side};
+    use harness::scenario::kinds;
+    let files = if files.is_empty() {
+        catalog_files(|_| true)?
+    } else {
+        files
+    };
+    let mut scenarios = load(&files, None)?;
+    if first_case {
+        let mut seen = std::collections::HashSet::new();
+        scenarios.retain(|s| seen.insert(s.path.clone()));
+    }
+    let opts = RunOptions {
+        seed: None,
+        keep: false,
+    };
+    let mut rows = Vec::new();
+    for s in &scenarios {
+        // A file written for Core Lightning is its own second column and
+        // runs again with lnnode for the first.
+        let (ldk, cln) = if kinds::has_cln_operator(s) {
+            (Ok(kinds::as_lnnode(s)), Ok(s.clone()))
+        } else {
+            (Ok(s.clone()), kinds::as_cln(s))
+        };
+        let mut sides = Vec::new();
+        for side in [ldk, cln] {
+            sides.push(match side {
+                Ok(scenario) => {
+                    let report = runner::run(&scenario, &opts).await?;
+                    print!("{}", report.table());
+                    Side::of(&report)
+                }
+                Err(why) => Side::not_run(&why),
+            });
+        }
+        let cln = sides.pop().unwrap_or_else(|| Side::not_run("not run"));
+        let lnnode = sides.pop().unwrap_or_else(|| Side::not_run("not run"));
+        rows.push(KindsRow {
+            scenario: s.name.clone(),
+            lnnode,
+            cln,
+        });
+    }
+    let dir = out.unwrap_or_else(|| harness::paths::runs_dir().with_file_name("kinds"));
+    std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
+    let md = dir.join("kinds.md");
+    std::fs::write(&md, markdown(&rows)).map_err(HarnessError::io(&md))?;
+    let json = dir.join("kinds.json");
+    let body = serde_json::to_string_pretty(&rows)
+        .map_err(|e| HarnessError::component("kinds", e.to_string()))?;
+    std::fs::write(&json, body).map_err(HarnessError::io(&json))?;
+    print!("{}", markdown(&rows));
+    println!("kinds: {} and {}", md.display(), json.display());
+    Ok(u8::from(rows.iter().any(|r| r.lnnode.verdict == "fail")))
+}
+
 /// Who brings a scenario's funds home.
 fn recovered_by(s: &Scenario) -> &'static str {
     use harness::scenario::Action;
@@ -279,6 +376,23 @@ fn recovered_by(s: &Scenario) -> &'static str {
 /// Catalog scenarios with a disaster step.
 fn disaster_files() -> harness::Result<Vec<PathBuf>> {
     use harness::scenario::Action;
+    catalog_files(|s| {
+        s.steps.iter().any(|st| {
+            matches!(
+                st.action,
+                Action::Destroy(_)
+                    | Action::Backup(_)
+                    | Action::RecoverOnchain(_)
+                    | Action::Stash(_)
+                    | Action::VlsdRecover(_)
+                    | Action::ForceClose(_)
+            )
+        })
+    })
+}
+
+/// Catalog files with a scenario (of any matrix case) that `keep` selects.
+fn catalog_files(keep: impl Fn(&Scenario) -> bool) -> harness::Result<Vec<PathBuf>> {
     let dir = harness::paths::workspace_root()
         .join("scenarios")
         .join("catalog");
@@ -288,20 +402,7 @@ fn disaster_files() -> harness::Result<Vec<PathBuf>> {
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let disaster = Scenario::load_all(&path)?.iter().any(|s| {
-            s.steps.iter().any(|st| {
-                matches!(
-                    st.action,
-                    Action::Destroy(_)
-                        | Action::Backup(_)
-                        | Action::RecoverOnchain(_)
-                        | Action::Stash(_)
-                        | Action::VlsdRecover(_)
-                        | Action::ForceClose(_)
-                )
-            })
-        });
-        if disaster {
+        if Scenario::load_all(&path)?.iter().any(&keep) {
             files.push(path);
         }
     }

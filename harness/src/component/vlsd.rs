@@ -28,7 +28,6 @@ pub struct SignerBuilder {
     ready_timeout: Duration,
     env: Vec<(String, String)>,
     extra_args: Vec<String>,
-    program: Option<String>,
 }
 
 impl SignerBuilder {
@@ -55,14 +54,6 @@ impl SignerBuilder {
 
     pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// The vlsd binary in the image, when the image's entrypoint is
-    /// something else (Core Lightning's image carries the vlsd that signs
-    /// for it).
-    pub fn with_program(mut self, path: impl Into<String>) -> Self {
-        self.program = Some(path.into());
         self
     }
 
@@ -109,9 +100,6 @@ impl SignerBuilder {
         for (k, v) in &self.env {
             spec = spec.with_env(k, v);
         }
-        if let Some(program) = &self.program {
-            spec = spec.with_entrypoint([program.as_str()]);
-        }
         let container = res.start(spec).await?;
         let signer = Signer {
             container,
@@ -144,7 +132,6 @@ impl Signer {
             ready_timeout: Duration::from_secs(30),
             env: Vec::new(),
             extra_args: Vec::new(),
-            program: None,
         }
     }
 

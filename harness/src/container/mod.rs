@@ -314,6 +314,17 @@ impl Container {
         }
     }
 
+    /// One iptables change in the container's network namespace (`op` is
+    /// `-I`, `-A` or `-D`); the container needs NET_ADMIN.
+    pub async fn iptables(&self, op: &str, rule: &[String]) -> Result<()> {
+        let mut cmd = vec!["iptables", "-w", op];
+        cmd.extend(rule.iter().map(String::as_str));
+        self.exec(&cmd)
+            .await?
+            .ok(&self.name, &format!("`{}`", cmd.join(" ")))?;
+        Ok(())
+    }
+
     /// Why the container is not running (status, exit code, when, its last
     /// error lines), or `None` while it runs.
     pub async fn not_running(&self) -> Option<String> {

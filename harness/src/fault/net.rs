@@ -209,13 +209,7 @@ pub(super) async fn delete_rules(container: &Container, rules: &[Vec<String>]) -
 }
 
 async fn iptables(container: &Container, op: &str, rule: &[String]) -> Result<()> {
-    let mut cmd = vec!["iptables", "-w", op];
-    cmd.extend(rule.iter().map(String::as_str));
-    container
-        .exec(&cmd)
-        .await?
-        .ok(container.name(), &format!("`{}`", cmd.join(" ")))?;
-    Ok(())
+    container.iptables(op, rule).await
 }
 
 #[cfg(test)]

@@ -127,7 +127,6 @@ impl ImageBuilder {
             key.clone(),
             short_hash(&[START_SCRIPT.as_bytes()]),
             file_hash(&self.hsmd_binary())?,
-            file_hash(&self.developer_vlsd_binary())?,
             agent_hash.to_string(),
         ];
         let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
@@ -193,7 +192,6 @@ impl ImageBuilder {
                     "remote_hsmd_socket",
                     ContextEntry::File(&self.hsmd_binary()),
                 ),
-                ("vlsd", ContextEntry::File(&self.developer_vlsd_binary())),
                 (AGENT, ContextEntry::File(agent)),
             ],
         )?;

@@ -1,7 +1,7 @@
 //! The VLS binaries the images carry, installed from crates.io with
-//! `cargo install` into the cache: vlsd as released (the vlsd image) and
-//! VLS's `developer` builds of vlsd and remote_hsmd_socket (the Core
-//! Lightning image).
+//! `cargo install` into the cache, as released: vlsd (the vlsd image, which
+//! signs for either node kind) and remote_hsmd_socket (the Core Lightning
+//! image).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,64 +17,38 @@ pub(super) struct VlsInstall {
     pub binary: PathBuf,
     root: PathBuf,
     krate: &'static str,
-    features: Option<&'static str>,
     /// Only this binary of the crate.
     bin: Option<&'static str>,
 }
 
 impl ImageBuilder {
-    /// Where the vlsd of the vlsd image is installed: the release as
-    /// operators run it.
+    /// Where vlsd and remote_hsmd_socket are installed: the releases as
+    /// operators run them.
     pub(super) fn vlsd_root(&self) -> PathBuf {
         self.cache_dir.join(format!("vlsd-{VLSD_VERSION}"))
-    }
-
-    /// Where the vlsd and remote_hsmd_socket of the Core Lightning image
-    /// are installed: VLS's `developer` build. Core Lightning runs with
-    /// `--developer` here (so it polls bitcoind every second, not every
-    /// 30), and then its first request to the signer is `hsmd_dev_preinit`,
-    /// which only that build knows. It stays out of the vlsd image: it does
-    /// not behave as the release does (docs/findings.md, "vlsd panics when
-    /// its disk is full", reproduces only with the release).
-    pub(super) fn developer_root(&self) -> PathBuf {
-        self.cache_dir
-            .join(format!("vlsd-{VLSD_VERSION}-developer"))
     }
 
     pub(super) fn vlsd_binary(&self) -> PathBuf {
         self.vlsd_root().join("bin").join("vlsd")
     }
 
-    pub(super) fn developer_vlsd_binary(&self) -> PathBuf {
-        self.developer_root().join("bin").join("vlsd")
-    }
-
     pub(super) fn hsmd_binary(&self) -> PathBuf {
-        self.developer_root().join("bin").join("remote_hsmd_socket")
+        self.vlsd_root().join("bin").join("remote_hsmd_socket")
     }
 
     /// Every VLS binary the images carry, with how it is installed.
-    pub(super) fn vls_installs(&self) -> [VlsInstall; 3] {
+    pub(super) fn vls_installs(&self) -> [VlsInstall; 2] {
         [
             VlsInstall {
                 binary: self.vlsd_binary(),
                 root: self.vlsd_root(),
                 krate: "vlsd",
-                features: None,
-                bin: None,
-            },
-            VlsInstall {
-                binary: self.developer_vlsd_binary(),
-                root: self.developer_root(),
-                krate: "vlsd",
-                features: Some("vls-protocol-signer/developer"),
                 bin: None,
             },
             VlsInstall {
                 binary: self.hsmd_binary(),
-                root: self.developer_root(),
+                root: self.vlsd_root(),
                 krate: "vls-proxy",
-                features: Some("developer"),
                 bin: Some("remote_hsmd_socket"),
             },
         ]
@@ -90,7 +64,6 @@ impl ImageBuilder {
             binary,
             root,
             krate,
-            features,
             bin,
         } in self.vls_installs()
         {
@@ -107,21 +80,10 @@ impl ImageBuilder {
                 .arg(self.cache_dir.join("cargo-target-vlsd"))
                 // The workspace's CARGO_TARGET_DIR must not redirect this build.
                 .env_remove("CARGO_TARGET_DIR");
-            if let Some(features) = features {
-                cmd.args(["--features", features]);
-            }
             if let Some(bin) = bin {
                 cmd.args(["--bin", bin]);
             }
-            let what = format!(
-                "{} {VLSD_VERSION}{} (cargo install)",
-                bin.unwrap_or(krate),
-                if features.is_some() {
-                    ", developer"
-                } else {
-                    ""
-                }
-            );
+            let what = format!("{} {VLSD_VERSION} (cargo install)", bin.unwrap_or(krate));
             run_with_progress(cmd, &what, Some(estimate)).await?;
         }
         Ok(())

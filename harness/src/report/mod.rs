@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod junit;
+pub mod kinds;
 pub mod rate;
 mod record;
 

@@ -5,6 +5,7 @@
 //! documented in docs/scenarios.md; its JSON Schema comes from [`spec`].
 
 mod expect;
+pub mod kinds;
 pub mod matrix;
 mod model;
 pub mod spec;

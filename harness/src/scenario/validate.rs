@@ -30,6 +30,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
     let err_at = |span: Option<Range<usize>>, message: String| error_at(path, text, span, message);
     let spec: spec::ScenarioFile =
         toml::from_str(text).map_err(|e| err_at(e.span(), e.message().trim().to_string()))?;
+    let topology_span = spec.topology.span();
     let topology = topology(spec.topology.get_ref(), |m| {
         err_at(Some(spec.topology.span()), m)
     })?;
@@ -49,7 +50,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
         }
         None => ExpectSpec::default(),
     };
-    Ok(Scenario {
+    let s = Scenario {
         path: path.to_path_buf(),
         name: spec.name,
         case: String::new(),
@@ -58,7 +59,20 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
         topology,
         steps,
         expect,
-    })
+    };
+    for node in &s.topology.cln_nodes {
+        if let Some(u) = super::kinds::cln_unsupported(&s, node) {
+            return Err(HarnessError::ScenarioParse {
+                path: path.to_path_buf(),
+                line: u
+                    .line
+                    .unwrap_or_else(|| line_col(text, topology_span.start).0),
+                column: 1,
+                message: format!("`{node}` runs Core Lightning: {}", u.what),
+            });
+        }
+    }
+    Ok(s)
 }
 
 /// An error at the start of `span` in `text` (at its first character

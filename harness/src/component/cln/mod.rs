@@ -3,6 +3,7 @@
 //! a vlsd signer its hsmd is VLS's `remote_hsmd_socket`, which vlsd dials
 //! as it dials lnnode.
 
+mod force_close;
 mod observe;
 mod rpc;
 
@@ -68,9 +69,10 @@ impl ClnNodeBuilder {
         let rpc_dir =
             std::env::temp_dir().join(format!("vls-chaos-{}-{}", res.run_id(), self.name));
         make_private_dir(&rpc_dir)?;
+        // No `--developer`: the node runs as operators run it, and then
+        // its first signer request is not the dev preinit only VLS's
+        // developer build knows.
         let mut cmd = vec![
-            // An early option: it unlocks the dev-* ones below.
-            "--developer".to_string(),
             format!("--conf={CONF}"),
             "--network=regtest".to_string(),
             format!("--lightning-dir={DATADIR}"),
@@ -80,9 +82,6 @@ impl ClnNodeBuilder {
             // container, calls it; the directory itself is that user's, 0700.
             "--rpc-file-mode=0666".to_string(),
             "--log-level=debug".to_string(),
-            // Blocks are seen within a second, not 30.
-            "--dev-bitcoind-poll=1".to_string(),
-            "--dev-fast-reconnect".to_string(),
             // The one Python plugin: its modules are not in the image.
             "--disable-plugin=wss-proxy".to_string(),
         ];
@@ -467,11 +466,7 @@ impl Node for ClnNode {
                     code: "unknown_channel".to_string(),
                     message: format!("no channel {channel_id}"),
                 })?;
-            // `dev-fail` broadcasts our commitment at once; `close` with a
-            // timeout would first try a mutual close the peer may finish.
-            // It refuses a peer with more than one channel.
-            self.call("dev-fail", json!({"id": peer})).await?;
-            Ok(())
+            force_close::force_close(self, channel_id, &peer).await
         }
         .boxed()
     }
