@@ -91,23 +91,7 @@ pub fn as_cln(s: &Scenario) -> Result<Scenario, String> {
         }
     }
     let mut out = s.clone();
-    let is_swapped_signer = |c: &str| swapped.iter().any(|n| c == format!("vlsd-{n}"));
-    for step in &mut out.steps {
-        if let Some(Trigger::SignerRequest {
-            signer, request, ..
-        }) = &mut step.when
-        {
-            if is_swapped_signer(signer) {
-                *request = cln_request(request).to_string();
-            }
-        }
-        // A count of a request type in vlsd's log, likewise.
-        if let Action::Assert(Assertion::Log(l)) = &mut step.action {
-            if is_swapped_signer(&l.component) {
-                l.contains = cln_request(&l.contains).to_string();
-            }
-        }
-    }
+    rename_requests(&mut out, &swapped, cln_request);
     out.topology
         .feerates
         .extend(swapped.iter().map(|n| (n.clone(), SWAPPED_FEERATE_PERKW)));
@@ -154,6 +138,35 @@ pub fn cln_request(ldk: &str) -> &str {
         .map_or(ldk, |(_, c)| c)
 }
 
+/// lnnode's name for the signer request Core Lightning calls `cln`.
+pub fn ldk_request(cln: &str) -> &str {
+    LDK_TO_CLN_REQUESTS
+        .iter()
+        .find(|(_, c)| *c == cln)
+        .map_or(cln, |(l, _)| l)
+}
+
+/// Renames the signer requests that `swapped`'s vlsd is asked to count,
+/// in checkpoints and in log assertions, with `rename`.
+fn rename_requests(s: &mut Scenario, swapped: &[String], rename: fn(&str) -> &str) {
+    let is_swapped_signer = |c: &str| swapped.iter().any(|n| c == format!("vlsd-{n}"));
+    for step in &mut s.steps {
+        if let Some(Trigger::SignerRequest {
+            signer, request, ..
+        }) = &mut step.when
+        {
+            if is_swapped_signer(signer) {
+                *request = rename(request).to_string();
+            }
+        }
+        if let Action::Assert(Assertion::Log(l)) = &mut step.action {
+            if is_swapped_signer(&l.component) {
+                l.contains = rename(&l.contains).to_string();
+            }
+        }
+    }
+}
+
 /// Whether `s` runs a vlsd-signed node as Core Lightning as written.
 pub fn has_cln_operator(s: &Scenario) -> bool {
     !vlsd_nodes(s, NodeKind::Cln).is_empty()
@@ -164,6 +177,7 @@ pub fn has_cln_operator(s: &Scenario) -> bool {
 pub fn as_lnnode(s: &Scenario) -> Scenario {
     let mut out = s.clone();
     let swapped = vlsd_nodes(s, NodeKind::Cln);
+    rename_requests(&mut out, &swapped, ldk_request);
     out.topology.cln_nodes.retain(|n| !swapped.contains(n));
     out.topology.feerates.retain(|(n, _)| !swapped.contains(n));
     drop_expected_failure(&mut out);
@@ -262,6 +276,17 @@ nodes = [
         assert_eq!(l.topology.kind_of("dave"), NodeKind::Cln);
         assert!(l.topology.feerates.is_empty());
         assert!(!has_cln_operator(&l));
+        assert_eq!(ldk_request("SignCommitmentTx"), "SignLocalCommitmentTx2");
+        assert_eq!(ldk_request("ValidateRevocation"), "ValidateRevocation");
+    }
+
+    #[test]
+    fn swapping_there_and_back_keeps_the_request_names() {
+        let s = parse(&format!(
+            "{TWO_NODES}[[steps]]\nfault = {{ kind = \"kill\", target = \"vlsd-alice\" }}\nwhen = {{ signer_request = \"SignRemoteCommitmentTx2\", signer = \"vlsd-alice\", nth = 2 }}\n"
+        ));
+        let back = as_lnnode(&as_cln(&s).unwrap());
+        assert_eq!(back.steps, s.steps);
     }
 
     #[test]
