@@ -283,21 +283,33 @@ async fn matrix(files: Vec<PathBuf>, seeds: &[u64], out: Option<PathBuf>) -> har
             ));
         }
     }
-    let dir = out.unwrap_or_else(|| harness::paths::runs_dir().with_file_name("matrix"));
-    std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
-    let md = dir.join("matrix.md");
-    std::fs::write(&md, rate::markdown(&rows)).map_err(HarnessError::io(&md))?;
-    let json = dir.join("matrix.json");
-    let body = serde_json::to_string_pretty(&rows)
-        .map_err(|e| HarnessError::component("matrix", e.to_string()))?;
-    std::fs::write(&json, body).map_err(HarnessError::io(&json))?;
-    print!("{}", rate::markdown(&rows));
-    println!("matrix: {} and {}", md.display(), json.display());
+    write_table("matrix", out, &rate::markdown(&rows), &rows)?;
     Ok(u8::from(rows.iter().any(|r| r.verdict == "fail")))
 }
 
+/// Writes `<name>.md` and `<name>.json` (the rows) to `out`, by default
+/// `<target>/vls-chaos/<name>`, and prints the table and where they went.
+fn write_table(
+    name: &str,
+    out: Option<PathBuf>,
+    markdown: &str,
+    rows: &impl serde::Serialize,
+) -> harness::Result<()> {
+    let dir = out.unwrap_or_else(|| harness::paths::runs_dir().with_file_name(name));
+    std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
+    let md = dir.join(format!("{name}.md"));
+    std::fs::write(&md, markdown).map_err(HarnessError::io(&md))?;
+    let json = dir.join(format!("{name}.json"));
+    let body = serde_json::to_string_pretty(rows)
+        .map_err(|e| HarnessError::component(name, e.to_string()))?;
+    std::fs::write(&json, body).map_err(HarnessError::io(&json))?;
+    print!("{markdown}");
+    println!("{name}: {} and {}", md.display(), json.display());
+    Ok(())
+}
+
 async fn kinds(files: Vec<PathBuf>, out: Option<PathBuf>, first_case: bool) -> harness::Result<u8> {
-    use harness::report::kinds::{markdown, KindsRow, Side};
+    use harness::report::kinds::{markdown, KindsRow};
     use harness::scenario::kinds;
     let files = if files.is_empty() {
         catalog_files(|_| true)?
@@ -322,36 +334,30 @@ async fn kinds(files: Vec<PathBuf>, out: Option<PathBuf>, first_case: bool) -> h
         } else {
             (Ok(s.clone()), kinds::as_cln(s))
         };
-        let mut sides = Vec::new();
-        for side in [ldk, cln] {
-            sides.push(match side {
-                Ok(scenario) => {
-                    let report = runner::run(&scenario, &opts).await?;
-                    print!("{}", report.table());
-                    Side::of(&report)
-                }
-                Err(why) => Side::not_run(&why),
-            });
-        }
-        let cln = sides.pop().unwrap_or_else(|| Side::not_run("not run"));
-        let lnnode = sides.pop().unwrap_or_else(|| Side::not_run("not run"));
         rows.push(KindsRow {
             scenario: s.name.clone(),
-            lnnode,
-            cln,
+            lnnode: run_side(ldk, &opts).await?,
+            cln: run_side(cln, &opts).await?,
         });
     }
-    let dir = out.unwrap_or_else(|| harness::paths::runs_dir().with_file_name("kinds"));
-    std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
-    let md = dir.join("kinds.md");
-    std::fs::write(&md, markdown(&rows)).map_err(HarnessError::io(&md))?;
-    let json = dir.join("kinds.json");
-    let body = serde_json::to_string_pretty(&rows)
-        .map_err(|e| HarnessError::component("kinds", e.to_string()))?;
-    std::fs::write(&json, body).map_err(HarnessError::io(&json))?;
-    print!("{}", markdown(&rows));
-    println!("kinds: {} and {}", md.display(), json.display());
+    write_table("kinds", out, &markdown(&rows), &rows)?;
     Ok(u8::from(rows.iter().any(|r| r.lnnode.verdict == "fail")))
+}
+
+/// One column of `harness kinds`: the run of `side`, or why it cannot run.
+async fn run_side(
+    side: Result<Scenario, String>,
+    opts: &RunOptions,
+) -> harness::Result<harness::report::kinds::Side> {
+    use harness::report::kinds::Side;
+    Ok(match side {
+        Ok(scenario) => {
+            let report = runner::run(&scenario, opts).await?;
+            print!("{}", report.table());
+            Side::of(&report)
+        }
+        Err(why) => Side::not_run(&why),
+    })
 }
 
 /// Who brings a scenario's funds home.

@@ -196,20 +196,16 @@ fn rule(parts: &[&str]) -> Vec<String> {
 
 async fn add_rules(container: &Container, rules: &[Vec<String>]) -> Result<()> {
     for r in rules {
-        iptables(container, "-I", r).await?;
+        container.iptables("-I", r).await?;
     }
     Ok(())
 }
 
 pub(super) async fn delete_rules(container: &Container, rules: &[Vec<String>]) -> Result<()> {
     for r in rules {
-        iptables(container, "-D", r).await?;
+        container.iptables("-D", r).await?;
     }
     Ok(())
-}
-
-async fn iptables(container: &Container, op: &str, rule: &[String]) -> Result<()> {
-    container.iptables(op, rule).await
 }
 
 #[cfg(test)]
