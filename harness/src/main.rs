@@ -330,7 +330,7 @@ async fn kinds(files: Vec<PathBuf>, out: Option<PathBuf>, first_case: bool) -> h
         // A file written for Core Lightning is its own second column and
         // runs again with lnnode for the first.
         let (ldk, cln) = if kinds::has_cln_operator(s) {
-            (Ok(kinds::as_lnnode(s)), Ok(s.clone()))
+            (kinds::as_lnnode(s), Ok(s.clone()))
         } else {
             (Ok(s.clone()), kinds::as_cln(s))
         };
@@ -374,6 +374,12 @@ fn recovered_by(s: &Scenario) -> &'static str {
         .any(|st| matches!(st.action, Action::VlsdRecover(_)))
     {
         "vlsd --recover-to"
+    } else if s
+        .steps
+        .iter()
+        .any(|st| matches!(st.action, Action::RecoverChannels(_)))
+    {
+        "Core Lightning's recoverchannel"
     } else {
         "the node (LDK through vlsd)"
     }
@@ -389,6 +395,7 @@ fn disaster_files() -> harness::Result<Vec<PathBuf>> {
                 Action::Destroy(_)
                     | Action::Backup(_)
                     | Action::RecoverOnchain(_)
+                    | Action::RecoverChannels(_)
                     | Action::Stash(_)
                     | Action::VlsdRecover(_)
                     | Action::ForceClose(_)

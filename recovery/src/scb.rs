@@ -34,6 +34,35 @@ const FEATURE_STATIC_REMOTE_KEY: u16 = 12;
 const FEATURE_ANCHOR_OUTPUTS: u16 = 20;
 const FEATURE_ANCHORS_ZERO_FEE_HTLC: u16 = 22;
 
+/// How the peer's revocation secrets are written into TLV 1.
+///
+/// Core Lightning's onchaind takes a commitment whose number equals the
+/// count of secrets received for the peer's current one, and reads its
+/// outputs with the per-commitment point it keeps for it; a stub keeps
+/// none (it stores the peer's node id there), so every output of the
+/// peer's is unmatched and onchaind dies (docs/findings.md). Any other
+/// number that no secret opens takes the "unknown commitment" path, which
+/// claims our `to_remote` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShachainForm {
+    /// Every secret, with the chain's lowest index set to 1, so the count
+    /// of secrets received reads 2^48 - 1, which no commitment number
+    /// reaches: a revoked commitment is still opened by its secret
+    /// (justice), and the peer's current one goes the "unknown commitment"
+    /// way, which brings our output home whatever the peer holds.
+    #[default]
+    Recoverable,
+    /// Exactly as Core Lightning's own `staticbackup` writes it: the lowest
+    /// index is the last secret received. Recovery then works only while
+    /// the peer has no output on its commitment.
+    AsStaticbackup,
+}
+
+/// The lowest shachain index [`ShachainForm::Recoverable`] claims: Core
+/// Lightning counts secrets received as 2^48 minus it.
+const RECOVERABLE_MIN_INDEX: u64 = 1;
+
 /// A peer's network address as Core Lightning's `wireaddr` encodes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "address", rename_all = "lowercase")]
@@ -199,7 +228,11 @@ fn hex33(s: &str) -> Option<[u8; 33]> {
 }
 
 /// Encodes one channel, or says why it cannot be.
-pub fn encode_channel(c: &ChannelView, addr: Option<&WireAddr>) -> Result<Vec<u8>, String> {
+pub fn encode_channel(
+    c: &ChannelView,
+    addr: Option<&WireAddr>,
+    form: ShachainForm,
+) -> Result<Vec<u8>, String> {
     let ChannelOrigin::Cln { peer_id, dbid } = &c.origin else {
         return Err(match c.origin {
             ChannelOrigin::ZeroPeer { .. } => "its VLS id holds a dbid but no peer id (a node such as LDK over the VLS protocol made it); Core Lightning derives channel keys from peer id + dbid".into(),
@@ -261,6 +294,9 @@ pub fn encode_channel(c: &ChannelView, addr: Option<&WireAddr>) -> Result<Vec<u8
         chain.extend_from_slice(&s.index.to_be_bytes());
         chain.extend_from_slice(&secret);
     }
+    if form == ShachainForm::Recoverable {
+        min_index = RECOVERABLE_MIN_INDEX;
+    }
     let mut sha = Vec::with_capacity(12 + chain.len());
     sha.extend_from_slice(&min_index.to_be_bytes());
     sha.extend_from_slice(&(c.counterparty_secrets.len() as u32).to_be_bytes());
@@ -295,7 +331,7 @@ pub fn encode_channel(c: &ChannelView, addr: Option<&WireAddr>) -> Result<Vec<u8
 }
 
 /// Exports every channel it can; lists the rest with reasons.
-pub fn export(snapshot: &Snapshot, addrs: &[PeerAddr]) -> ScbExport {
+pub fn export(snapshot: &Snapshot, addrs: &[PeerAddr], form: ShachainForm) -> ScbExport {
     let by_peer: BTreeMap<&str, &WireAddr> = addrs
         .iter()
         .map(|a| (a.peer_id.as_str(), &a.addr))
@@ -314,7 +350,7 @@ pub fn export(snapshot: &Snapshot, addrs: &[PeerAddr]) -> ScbExport {
             .as_deref()
             .and_then(|o| o.parse::<OutPoint>().ok())
             .map(|o| hex::encode(v1_channel_id(&o)));
-        match encode_channel(c, addr) {
+        match encode_channel(c, addr, form) {
             Ok(bytes) => {
                 scb.push(hex::encode(bytes));
                 channels.push(ScbChannel {
@@ -401,7 +437,8 @@ mod tests {
     #[test]
     fn bytes_are_pinned() {
         let addr = WireAddr::Ipv4(Ipv4Addr::new(127, 0, 0, 1), 9735);
-        let got = encode_channel(&channel(), Some(&addr)).expect("encode");
+        let got =
+            encode_channel(&channel(), Some(&addr), ShachainForm::AsStaticbackup).expect("encode");
         let mut want = Vec::new();
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]); // dbid
         let mut cid = [0xab; 32];
@@ -431,24 +468,43 @@ mod tests {
         assert_eq!(hex::encode(&got), hex::encode(&want));
     }
 
+    /// The recoverable form differs only in the chain's lowest index; the
+    /// secrets themselves (justice on a revoked commitment) are kept.
+    #[test]
+    fn the_recoverable_chain_keeps_every_secret_and_claims_index_one() {
+        let c = channel();
+        let exact = encode_channel(&c, None, ShachainForm::AsStaticbackup).expect("exact");
+        let safe = encode_channel(&c, None, ShachainForm::Recoverable).expect("safe");
+        assert_eq!(exact.len(), safe.len());
+        let differs: Vec<usize> = (0..exact.len()).filter(|i| exact[*i] != safe[*i]).collect();
+        // TLV 1's value starts right after its type and length bytes.
+        let tlv1 = exact.len() - ((2 + 12 + 2 * 40) + (2 + 132) + (2 + 1) + (2 + 2)) + 2;
+        assert!(
+            differs.iter().all(|i| (tlv1..tlv1 + 8).contains(i)),
+            "{differs:?}"
+        );
+        assert_eq!(&safe[tlv1..tlv1 + 8], &RECOVERABLE_MIN_INDEX.to_be_bytes());
+        assert_eq!(&exact[tlv1..tlv1 + 8], &((1u64 << 48) - 2).to_be_bytes());
+    }
+
     #[test]
     fn other_nodes_channels_are_listed_not_exported() {
         let mut c = channel();
         c.origin = ChannelOrigin::ZeroPeer { dbid: 7 };
-        let e = encode_channel(&c, None).expect_err("zero peer");
+        let e = encode_channel(&c, None, ShachainForm::Recoverable).expect_err("zero peer");
         assert!(e.contains("no peer id"), "{e}");
         c.origin = ChannelOrigin::Opaque;
-        assert!(encode_channel(&c, None).is_err());
+        assert!(encode_channel(&c, None, ShachainForm::Recoverable).is_err());
         let mut stub = channel();
         stub.status = ChannelStatus::Stub;
-        assert!(encode_channel(&stub, None)
+        assert!(encode_channel(&stub, None, ShachainForm::Recoverable)
             .expect_err("stub")
             .contains("funding"));
     }
 
     #[test]
     fn unknown_address_is_unspecified_and_warned() {
-        let got = encode_channel(&channel(), None).expect("encode");
+        let got = encode_channel(&channel(), None, ShachainForm::Recoverable).expect("encode");
         assert_eq!(&got[73..80], &[1, 0, 0, 0, 0, 0, 0]);
     }
 
@@ -456,7 +512,7 @@ mod tests {
     fn misplaced_secret_is_refused() {
         let mut c = channel();
         c.counterparty_secrets.swap(0, 1);
-        assert!(encode_channel(&c, None).is_err());
+        assert!(encode_channel(&c, None, ShachainForm::Recoverable).is_err());
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub async fn destroy(world: &World<'_>, component: &str) -> Result<String> {
 
 /// The run's backup key (the operator's age identity), made at the first
 /// backup and kept in the run directory, 0600.
-fn identity(world: &World<'_>) -> Result<age::x25519::Identity> {
+pub(super) fn identity(world: &World<'_>) -> Result<age::x25519::Identity> {
     let path = world.cluster.run_dir().join("backup-identity.txt");
     if let Ok(text) = std::fs::read_to_string(&path) {
         return text
@@ -143,7 +143,7 @@ pub async fn backup(world: &World<'_>, b: &BackupSpec) -> Result<String> {
     Ok(detail)
 }
 
-fn recovery(e: RecoveryError) -> HarnessError {
+pub(super) fn recovery(e: RecoveryError) -> HarnessError {
     HarnessError::component("recovery", format!("{} ({})", e, e.code()))
 }
 
@@ -177,19 +177,29 @@ pub async fn recovery_address(world: &World<'_>, node: &str) -> Result<String> {
     Ok(address)
 }
 
+/// The backup a `backup` step took under `name`: whose it is, its file,
+/// and what it holds, opened with the run's key.
+pub(super) fn open_backup(
+    world: &World<'_>,
+    name: &str,
+) -> Result<(String, std::path::PathBuf, backup::Contents)> {
+    let (node, file) = world
+        .state()
+        .backups
+        .get(name)
+        .cloned()
+        .ok_or_else(|| HarnessError::component("runner", format!("no backup `{name}`")))?;
+    let key = OpenKey::Identities(vec![identity(world)?]);
+    let contents = backup::open_snapshot_file(&file, &key).map_err(recovery)?;
+    Ok((node, file, contents))
+}
+
 /// Runs the recovery library from a backup until every claim is spent,
 /// mining to the next height at which a claim becomes ready.
 pub async fn recover_onchain(world: &World<'_>, r: &RecoverOnchainSpec) -> Result<String> {
     let cluster = world.cluster;
     let b = cluster.bitcoind()?;
-    let (_, file) = world
-        .state()
-        .backups
-        .get(&r.from)
-        .cloned()
-        .ok_or_else(|| HarnessError::component("runner", format!("no backup `{}`", r.from)))?;
-    let key = OpenKey::Identities(vec![identity(world)?]);
-    let contents = backup::open_snapshot_file(&file, &key).map_err(recovery)?;
+    let (_, file, contents) = open_backup(world, &r.from)?;
     let seed = contents.seed.ok_or_else(|| {
         HarnessError::component(
             "recovery",

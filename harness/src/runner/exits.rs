@@ -129,6 +129,7 @@ fn step_targets(action: &Action) -> Vec<String> {
         Action::Recover(r) => vec![format!("vlsd-{}", r.signer)],
         Action::VlsdRecover(r) => vec![format!("vlsd-{}", r.signer)],
         Action::Destroy(c) => vec![c.clone()],
+        Action::RecoverChannels(r) => vec![r.node.clone()],
         _ => Vec::new(),
     }
 }

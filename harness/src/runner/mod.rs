@@ -20,6 +20,7 @@ mod events;
 mod exits;
 mod pay;
 mod quiet;
+mod scb;
 mod setup;
 mod state;
 mod steps;

@@ -14,7 +14,7 @@ use crate::scenario::{
 use crate::wait::{self, NotYet};
 
 use super::state::{Opened, World};
-use super::{assert, cheat, disaster, pay, upstream};
+use super::{assert, cheat, disaster, pay, scb, upstream};
 
 /// Runs one step. `Ok(Some(detail))` for steps whose effect is worth a
 /// timeline line of its own.
@@ -61,6 +61,8 @@ pub async fn execute(world: &World<'_>, step: &Step) -> Result<Option<String>> {
         Action::Destroy(c) => disaster::destroy(world, c).await.map(Some),
         Action::Backup(b) => disaster::backup(world, b).await.map(Some),
         Action::RecoverOnchain(r) => disaster::recover_onchain(world, r).await.map(Some),
+        Action::RecoverChannels(r) => scb::recover_channels(world, r).await.map(Some),
+        Action::Withdraw(n) => scb::withdraw(world, n).await.map(Some),
         Action::Stash(s) => cheat::stash(world, s).await.map(Some),
         Action::BroadcastStash(n) => cheat::broadcast(world, n).await.map(Some),
         Action::SweepStash(n) => cheat::sweep(world, n).await.map(Some),

@@ -172,16 +172,41 @@ pub fn has_cln_operator(s: &Scenario) -> bool {
     !vlsd_nodes(s, NodeKind::Cln).is_empty()
 }
 
+/// What `s` asks of `node` that only Core Lightning does, if anything
+/// (the first such step).
+pub fn lnnode_unsupported(s: &Scenario, node: &str) -> Option<Unsupported> {
+    s.steps.iter().find_map(|step| {
+        let what = match &step.action {
+            Action::RecoverChannels(r) if r.node == node => {
+                "`recover_channels` is Core Lightning's `recoverchannel`"
+            }
+            Action::Withdraw(n) if n == node => {
+                "`withdraw` spends through the signer, and lnnode's on-chain wallet is bitcoind's"
+            }
+            _ => return None,
+        };
+        Some(Unsupported {
+            line: Some(step.line),
+            what: what.to_string(),
+        })
+    })
+}
+
 /// The reverse of [`as_cln`]: `s` with its vlsd-signed Core Lightning
-/// nodes run as lnnode (whose feerates are its own).
-pub fn as_lnnode(s: &Scenario) -> Scenario {
+/// nodes run as lnnode (whose feerates are its own), or why that cannot run.
+pub fn as_lnnode(s: &Scenario) -> Result<Scenario, String> {
     let mut out = s.clone();
     let swapped = vlsd_nodes(s, NodeKind::Cln);
+    for n in &swapped {
+        if let Some(why) = lnnode_unsupported(s, n) {
+            return Err(format!("{n}: {why}"));
+        }
+    }
     rename_requests(&mut out, &swapped, ldk_request);
     out.topology.cln_nodes.retain(|n| !swapped.contains(n));
     out.topology.feerates.retain(|(n, _)| !swapped.contains(n));
     drop_expected_failure(&mut out);
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -271,7 +296,7 @@ nodes = [
 "#,
         );
         assert!(has_cln_operator(&s));
-        let l = as_lnnode(&s);
+        let l = as_lnnode(&s).unwrap();
         assert_eq!(l.topology.kind_of("carol"), NodeKind::Lnnode);
         assert_eq!(l.topology.kind_of("dave"), NodeKind::Cln);
         assert!(l.topology.feerates.is_empty());
@@ -285,8 +310,29 @@ nodes = [
         let s = parse(&format!(
             "{TWO_NODES}[[steps]]\nfault = {{ kind = \"kill\", target = \"vlsd-alice\" }}\nwhen = {{ signer_request = \"SignRemoteCommitmentTx2\", signer = \"vlsd-alice\", nth = 2 }}\n"
         ));
-        let back = as_lnnode(&as_cln(&s).unwrap());
+        let back = as_lnnode(&as_cln(&s).unwrap()).unwrap();
         assert_eq!(back.steps, s.steps);
+    }
+
+    #[test]
+    fn channel_recovery_and_withdraw_keep_a_file_on_core_lightning() {
+        let s = parse(
+            r#"
+name = "t"
+description = "d"
+[topology]
+nodes = [
+  { name = "carol", signer = "vlsd", kind = "cln" },
+  { name = "bob", signer = "local" },
+]
+[[steps]]
+withdraw = "carol"
+"#,
+        );
+        let why = as_lnnode(&s).unwrap_err();
+        assert!(why.starts_with("carol: line "), "{why}");
+        assert!(why.contains("withdraw"), "{why}");
+        assert_eq!(lnnode_unsupported(&s, "bob"), None);
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use topology::is_request_name;
 
 pub use spec::{
     AssertSpec, BackupSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec,
-    OpenChannelSpec, PayOutcome, PaySpec, RecoverOnchainSpec, RecoverSpec, RefusesStartSpec,
-    SnapshotSpec, StashSpec, VlsdRecoverSpec, WaitSpec,
+    OpenChannelSpec, PayOutcome, PaySpec, RecoverChannelsSpec, RecoverOnchainSpec, RecoverSpec,
+    RefusesStartSpec, ScbShachain, SnapshotSpec, StashSpec, VlsdRecoverSpec, WaitSpec,
 };
 
 impl Scenario {

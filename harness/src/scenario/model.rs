@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::spec::{
     self, BackupSpec, ChannelSpec, CloseSpec, DiskSpec, EventKind, ExpectSpec, FundSpec,
-    OpenChannelSpec, PaySpec, RecoverOnchainSpec, RecoverSpec, RefusesStartSpec, SnapshotSpec,
-    StashSpec, VlsdRecoverSpec,
+    OpenChannelSpec, PaySpec, RecoverChannelsSpec, RecoverOnchainSpec, RecoverSpec,
+    RefusesStartSpec, SnapshotSpec, StashSpec, VlsdRecoverSpec,
 };
 use crate::fault::Fault;
 use crate::node::SignerChoice;
@@ -118,6 +118,8 @@ pub enum Action {
     Destroy(String),
     Backup(BackupSpec),
     RecoverOnchain(RecoverOnchainSpec),
+    RecoverChannels(RecoverChannelsSpec),
+    Withdraw(String),
     Stash(StashSpec),
     BroadcastStash(String),
     SweepStash(String),
@@ -303,6 +305,11 @@ impl Action {
                     r.signer, r.from
                 )
             }
+            Action::RecoverChannels(r) => format!(
+                "{} recovers its channels from a static channel backup of {}",
+                r.node, r.from
+            ),
+            Action::Withdraw(n) => format!("{n} withdraws its on-chain wallet"),
             Action::Stash(s) => format!(
                 "{} stashes its commitment of {} as {}",
                 s.by, s.channel, s.name

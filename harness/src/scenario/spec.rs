@@ -13,7 +13,9 @@ use crate::fault::FaultSpec;
 use crate::node::{NodeKind, SignerChoice};
 
 mod disaster;
-pub use disaster::{BackupSpec, RecoverOnchainSpec, StashSpec};
+pub use disaster::{
+    BackupSpec, RecoverChannelsSpec, RecoverOnchainSpec, ScbShachain, StashSpec, VlsdRecoverSpec,
+};
 
 /// A scenario file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -197,6 +199,13 @@ pub struct StepSpec {
     /// of a wallet of the node's own, mining as the plan needs, until
     /// nothing is left to claim.
     pub recover_onchain: Option<RecoverOnchainSpec>,
+    /// Core Lightning's own recovery of a destroyed node: a fresh
+    /// lightningd on the same vlsd, fed a static channel backup made from
+    /// a backup (`recoverchannel`), whose peers then close the channels.
+    pub recover_channels: Option<RecoverChannelsSpec>,
+    /// Send everything in a node's on-chain wallet to a new address of a
+    /// wallet of its own in bitcoind: proof that the node can spend it.
+    pub withdraw: Option<String>,
     /// A cheating counterparty (a node with a local signer) keeps a signed
     /// copy of its current commitment of a channel, to broadcast later.
     pub stash: Option<StashSpec>,
@@ -209,25 +218,6 @@ pub struct StepSpec {
     pub assert: Option<AssertSpec>,
     /// Only with `fault`: fire when this checkpoint is reached, not now.
     pub when: Option<TriggerSpec>,
-}
-
-/// What vlsd's recovery must report having broadcast in this run (its
-/// closing summary line, which counts a transaction bitcoind already has
-/// too); a count left out is not checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VlsdRecoverSpec {
-    /// The node whose vlsd state is recovered.
-    pub signer: String,
-    /// Force-close transactions (commitments) broadcast.
-    #[serde(default)]
-    pub close_txs: Option<u32>,
-    /// Second-stage HTLC transactions broadcast.
-    #[serde(default)]
-    pub htlc_txs: Option<u32>,
-    /// Sweeps of delayed outputs broadcast.
-    #[serde(default)]
-    pub sweep_txs: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

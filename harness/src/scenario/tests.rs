@@ -419,3 +419,29 @@ fn a_stash_is_a_local_signers_and_is_broadcast_by_its_name() {
         assert!(e.contains(says), "{steps}: {e}");
     }
 }
+
+#[test]
+fn channel_recovery_is_core_lightnings_and_needs_its_signer_and_a_backup() {
+    let base = "name = \"x\"\ndescription = \"d\"\n[topology]\nnodes = [{ name = \"carol\", signer = \"vlsd\", kind = \"cln\" }, { name = \"alice\", signer = \"vlsd\" }, { name = \"bob\", signer = \"local\" }]\nchannels = [{ from = \"carol\", to = \"bob\", capacity_sat = 1_000_000 }]\n";
+    let parse = |steps: &str| Scenario::parse(Path::new("x.toml"), &format!("{base}{steps}"));
+    let backup = "[[steps]]\nbackup = { signer = \"carol\", name = \"b\" }\n[[steps]]\ndestroy = \"carol\"\n";
+    let s = parse(&format!(
+        "{backup}[[steps]]\nrecover_channels = {{ node = \"carol\", from = \"b\" }}\n[[steps]]\nwithdraw = \"carol\"\n"
+    ))
+    .expect("backup, destroy, recover, withdraw");
+    assert!(
+        matches!(&s.steps[2].action, Action::RecoverChannels(r) if r.shachain == ScbShachain::Recoverable)
+    );
+    assert_eq!(s.steps[3].action, Action::Withdraw("carol".into()));
+    for (steps, says) in [
+        ("[[steps]]\nrecover_channels = { node = \"carol\", from = \"b\" }\n", "no backup `b`"),
+        ("[[steps]]\nbackup = { signer = \"alice\", name = \"b\" }\n[[steps]]\nrecover_channels = { node = \"alice\", from = \"b\" }\n", "not a Core Lightning node"),
+        ("[[steps]]\nrecover_channels = { node = \"bob\", from = \"b\" }\n", "no vlsd signer"),
+        ("[[steps]]\nbackup = { signer = \"carol\", name = \"b\" }\n[[steps]]\ndestroy = \"vlsd-carol\"\n[[steps]]\nrecover_channels = { node = \"carol\", from = \"b\" }\n", "vlsd-carol was destroyed"),
+        ("[[steps]]\nwithdraw = \"alice\"\n", "bitcoind's own"),
+        ("[[steps]]\ndestroy = \"carol\"\n[[steps]]\nwithdraw = \"carol\"\n", "was destroyed before this step"),
+    ] {
+        let e = parse(steps).expect_err(steps).to_string();
+        assert!(e.contains(says), "{steps}: {e}");
+    }
+}

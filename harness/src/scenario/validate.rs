@@ -23,7 +23,7 @@ use crate::fault::{Fault, FaultSpec};
 mod disaster;
 mod trigger;
 
-const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `vlsd_recover`, `destroy`, `backup`, `recover_onchain`, `stash`, `broadcast_stash`, `sweep_stash`, `assert`";
+const ACTIONS: &str = "one of `mine`, `mine_until_settled`, `fund`, `open_channel`, `pay`, `settle`, `fail`, `close`, `force_close`, `wait_for`, `fault`, `heal`, `refuses_start`, `snapshot`, `recover`, `vlsd_recover`, `destroy`, `backup`, `recover_onchain`, `recover_channels`, `withdraw`, `stash`, `broadcast_stash`, `sweep_stash`, `assert`";
 
 /// Parses and checks scenario text; `path` is used for messages only.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario> {
@@ -107,6 +107,8 @@ struct Checker<'a> {
     stashes: Vec<String>,
     /// Names of the backups taken so far.
     backups: Vec<String>,
+    /// Components destroyed so far (and not brought back).
+    destroyed: Vec<String>,
     /// Channels a step can name: the topology's and those opened so far.
     channels: Vec<String>,
     /// The index of the step being checked, and its span in the text.
@@ -126,6 +128,7 @@ impl<'a> Checker<'a> {
             checkpoints: Vec::new(),
             stashes: Vec::new(),
             backups: Vec::new(),
+            destroyed: Vec::new(),
             channels: topology.channels.iter().map(ChannelSpec::name).collect(),
             index: 0,
             span: 0..0,
@@ -274,6 +277,7 @@ impl<'a> Checker<'a> {
         }
         if let Some(c) = s.destroy {
             self.component(&c, "destroy")?;
+            self.destroyed.push(c.clone());
             actions.push(Action::Destroy(c));
         }
         if let Some(b) = s.backup {
@@ -281,6 +285,12 @@ impl<'a> Checker<'a> {
         }
         if let Some(r) = s.recover_onchain {
             actions.push(self.recover_onchain(r)?);
+        }
+        if let Some(r) = s.recover_channels {
+            actions.push(self.recover_channels(r)?);
+        }
+        if let Some(n) = s.withdraw {
+            actions.push(self.withdraw(n)?);
         }
         if let Some(st) = s.stash {
             actions.push(self.stash(st)?);
@@ -318,6 +328,8 @@ impl<'a> Checker<'a> {
                 | Action::VlsdRecover(_)
                 | Action::BroadcastStash(_)
                 | Action::RecoverOnchain(_)
+                | Action::RecoverChannels(_)
+                | Action::Withdraw(_)
                 | Action::Assert(Assertion::Height(_))
                 | Action::Assert(Assertion::WalletSat(_))
         );

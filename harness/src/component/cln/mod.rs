@@ -5,6 +5,7 @@
 
 mod force_close;
 mod observe;
+mod recover;
 mod rpc;
 
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ use crate::sync::lock;
 
 /// Where the RPC socket's directory is mounted in the container.
 const RPC_DIR: &str = "/rpc";
+/// Its config file, outside the datadir: a lost disk does not take it.
 const CONF: &str = "/run/cln/config";
 /// How often a wait for an event looks at lightningd again.
 const LOOK_EVERY: Duration = Duration::from_millis(200);

@@ -1,11 +1,13 @@
 //! Steps of disaster scenarios: backups and on-chain recovery from them,
-//! and a cheating counterparty's stashed commitment and its broadcast,
-//! checked against the topology and the steps before them.
+//! Core Lightning's recovery from a channel backup, and a cheating
+//! counterparty's stashed commitment and its broadcast, checked against
+//! the topology and the steps before them.
 
 use super::Checker;
 use crate::error::Result;
+use crate::node::NodeKind;
 use crate::scenario::model::Action;
-use crate::scenario::spec::{BackupSpec, RecoverOnchainSpec, StashSpec};
+use crate::scenario::spec::{BackupSpec, RecoverChannelsSpec, RecoverOnchainSpec, StashSpec};
 
 impl Checker<'_> {
     pub(super) fn backup(&mut self, b: BackupSpec) -> Result<Action> {
@@ -33,6 +35,46 @@ impl Checker<'_> {
             return Err(self.at("recover_onchain.max_blocks: expected 1 or more".to_string()));
         }
         Ok(Action::RecoverOnchain(r))
+    }
+
+    pub(super) fn recover_channels(&mut self, r: RecoverChannelsSpec) -> Result<Action> {
+        self.vlsd(&r.node, "recover_channels.node")?;
+        if self.topology.kind_of(&r.node) != NodeKind::Cln {
+            return Err(self.at(format!(
+                "recover_channels.node: `{}` is not a Core Lightning node (expected `kind = \"cln\"`: `recoverchannel` is Core Lightning's)",
+                r.node
+            )));
+        }
+        if self.destroyed.contains(&format!("vlsd-{}", r.node)) {
+            return Err(self.at(format!(
+                "recover_channels.node: vlsd-{} was destroyed; expected it running (lightningd's `recoverchannel` asks the signer for each channel's keys)",
+                r.node
+            )));
+        }
+        if !self.backups.contains(&r.from) {
+            return Err(self.at(format!(
+                "recover_channels.from: no backup `{}` taken before this step (expected one of: {})",
+                r.from,
+                one_of(&self.backups)
+            )));
+        }
+        self.destroyed.retain(|d| *d != r.node);
+        Ok(Action::RecoverChannels(r))
+    }
+
+    pub(super) fn withdraw(&self, node: String) -> Result<Action> {
+        self.node(&node, "withdraw")?;
+        if self.topology.kind_of(&node) != NodeKind::Cln {
+            return Err(self.at(format!(
+                "withdraw: `{node}` is an lnnode node, whose on-chain wallet is bitcoind's own (expected `kind = \"cln\"`, whose wallet spends go through its signer)"
+            )));
+        }
+        if self.destroyed.contains(&node) {
+            return Err(self.at(format!(
+                "withdraw: `{node}` was destroyed before this step; expected a running node"
+            )));
+        }
+        Ok(Action::Withdraw(node))
     }
 
     pub(super) fn stash(&mut self, s: StashSpec) -> Result<Action> {

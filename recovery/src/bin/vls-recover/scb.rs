@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use vls_recovery::scb::{self, PeerAddr};
+use vls_recovery::scb::{self, PeerAddr, ShachainForm};
 use vls_recovery::RecoveryError;
 
 use crate::args::{DatadirArgs, KeyArgs};
@@ -14,6 +14,18 @@ use crate::state::load_either;
 #[derive(Clone, Copy, ValueEnum)]
 enum ScbFormat {
     Cln,
+}
+
+/// `--shachain`: see [`ShachainForm`].
+#[derive(Clone, Copy, Default, ValueEnum)]
+enum Shachain {
+    /// Every revocation secret, written so that Core Lightning recovers our
+    /// output whatever the peer holds (docs/recovery.md).
+    #[default]
+    Recoverable,
+    /// As Core Lightning's own `staticbackup` writes it; its onchaind then
+    /// dies on a stub whose peer has an output (docs/findings.md).
+    AsStaticbackup,
 }
 
 #[derive(Args)]
@@ -27,6 +39,9 @@ pub(crate) struct ExportScbArgs {
     /// A peer's address: NODEID@HOST:PORT (repeatable).
     #[arg(long)]
     peer_addr: Vec<PeerAddr>,
+    /// How the peer's revocation secrets are written.
+    #[arg(long, value_enum, default_value_t)]
+    shachain: Shachain,
     #[command(flatten)]
     key: KeyArgs,
 }
@@ -37,10 +52,15 @@ pub(crate) fn run(json: bool, a: &ExportScbArgs) -> Result<bool, RecoveryError> 
         state,
         format: ScbFormat::Cln,
         peer_addr,
+        shachain,
         key,
     } = a;
+    let form = match shachain {
+        Shachain::Recoverable => ShachainForm::Recoverable,
+        Shachain::AsStaticbackup => ShachainForm::AsStaticbackup,
+    };
     let l = load_either(file, state, key)?;
-    let e = scb::export(&l.snapshot, peer_addr);
+    let e = scb::export(&l.snapshot, peer_addr, form);
     if json {
         println!(
             "{}",
