@@ -76,6 +76,7 @@ fn why(error: &str) -> String {
     let Some((first, rest)) = lines.split_first() else {
         return String::new();
     };
+    let first = &drop_scenario_dir(first);
     let telling = |l: &&String| {
         let l = l.to_lowercase();
         (l.contains("error") || l.contains("panicked") || l.contains("failure"))
@@ -89,6 +90,20 @@ fn why(error: &str) -> String {
             clip(first, NOTE_CHARS),
             clip(drop_source_path(said), NOTE_CHARS)
         ),
+    }
+}
+
+/// An error names its scenario by the path it was loaded from; the file's
+/// name is enough in a table of catalog files, and the rest differs from
+/// one machine to the next.
+fn drop_scenario_dir(line: &str) -> String {
+    let Some(end) = line.find(".toml:") else {
+        return line.to_string();
+    };
+    let token = line[..end].rfind(' ').map_or(0, |i| i + 1);
+    match line[token..end].rfind('/') {
+        Some(slash) => format!("{}{}", &line[..token], &line[token + slash + 1..]),
+        None => line.to_string(),
     }
 }
 
@@ -244,6 +259,16 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("N/A: a\\|b |  |"), "{md}");
+    }
+
+    #[test]
+    fn a_scenario_is_named_by_its_file_not_its_path() {
+        assert_eq!(
+            drop_scenario_dir("assertion failed: /work/x/scenarios/catalog/a-b.toml:26: step 2"),
+            "assertion failed: a-b.toml:26: step 2"
+        );
+        assert_eq!(drop_scenario_dir("a-b.toml:3: bad"), "a-b.toml:3: bad");
+        assert_eq!(drop_scenario_dir("no file here"), "no file here");
     }
 
     #[test]

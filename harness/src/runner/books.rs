@@ -37,10 +37,19 @@ pub async fn read(world: &World<'_>, from: u64) -> Result<Books> {
     for n in cluster.nodes() {
         // Core Lightning keeps its own wallet (keys from its signer); lnnode's is a bitcoind wallet.
         if let crate::component::AnyNode::Cln(c) = n {
-            if live.iter().any(|l| l == n.name()) {
-                for addr in c.wallet_addresses().await? {
-                    owners.insert(addr, n.name().to_string());
-                }
+            let addresses = if live.iter().any(|l| l == n.name()) {
+                c.wallet_addresses().await?
+            } else {
+                // Read before its disk went (`destroy`).
+                world
+                    .state()
+                    .lost_wallets
+                    .get(n.name())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            for addr in addresses {
+                owners.insert(addr, n.name().to_string());
             }
         }
         let recovered = super::disaster::recovered_wallet(n.name());

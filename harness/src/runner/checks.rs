@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::accounting;
 use crate::checker::{self, revocation_spend, ChannelEnd, Ledger, Penalty};
@@ -137,8 +137,11 @@ async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Resu
     let mined = lightning::mine_until_settled(cluster, &nodes, 400).await;
     *settled = t.elapsed();
     mined?;
-    let retired = world.state().retired.clone();
-    let ledger = agreed_ledger(cluster, &retired).await?;
+    let (retired, lost) = {
+        let st = world.state();
+        (st.retired.clone(), st.lost_wallets.clone())
+    };
+    let ledger = agreed_ledger(cluster, &retired, &lost).await?;
     let opened = world.state().channels.len() as u64;
     let mut open = std::collections::BTreeSet::new();
     for n in &nodes {
@@ -147,6 +150,24 @@ async fn conservation_figures(world: &World<'_>, settled: &mut Duration) -> Resu
         }
     }
     Ok((ledger, opened.saturating_sub(open.len() as u64)))
+}
+
+/// What the chain holds unspent at `addresses` (confirmed), in sat.
+async fn unspent_at(b: &crate::component::Bitcoind, addresses: &[String]) -> Result<u64> {
+    if addresses.is_empty() {
+        return Ok(0);
+    }
+    let descriptors: Vec<Value> = addresses
+        .iter()
+        .map(|a| Value::String(format!("addr({a})")))
+        .collect();
+    let found: Value = b
+        .call(
+            "scantxoutset",
+            vec![json!("start"), Value::Array(descriptors)],
+        )
+        .await?;
+    Ok(btc_to_sat(found.get("total_amount")))
 }
 
 /// A wallet's `getbalances`: mature, immature and unconfirmed, in sat.
@@ -171,14 +192,18 @@ const AGREE_WITHIN: Duration = Duration::from_secs(20);
 /// The ledger once both ends of every open channel count the same total;
 /// if they still do not after [`AGREE_WITHIN`], the last reading, whose
 /// disagreements fail the conservation check by name.
-async fn agreed_ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> {
+async fn agreed_ledger(
+    cluster: &Cluster,
+    retired: &[String],
+    lost: &LostWallets,
+) -> Result<Ledger> {
     let last = std::sync::Mutex::new(None);
     let agreed = wait::until_or_never(
         "both ends of every open channel count the same total",
         AGREE_WITHIN,
         || async {
             // A node that cannot be read will not be readable by waiting.
-            let read = ledger(cluster, retired)
+            let read = ledger(cluster, retired, lost)
                 .await
                 .map_err(|e| NotYet::Never(e.to_string()))?;
             if read.disagreements.is_empty() {
@@ -199,10 +224,14 @@ async fn agreed_ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> 
     }
 }
 
+/// Each destroyed Core Lightning node's wallet addresses.
+type LostWallets = BTreeMap<String, Vec<String>>;
+
 /// Reads every balance. Nodes must be up (the scenario ends healed),
-/// except those a step destroyed: theirs is what their bitcoind wallet
-/// still holds. Funds recovery sent to a node's own wallet are its own.
-pub async fn ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> {
+/// except those a step destroyed: theirs is what their on-chain wallet
+/// still holds (lnnode's bitcoind wallet; Core Lightning's coins at the
+/// addresses it had). Funds recovery sent to a node's own wallet are its own.
+pub async fn ledger(cluster: &Cluster, retired: &[String], lost: &LostWallets) -> Result<Ledger> {
     let b = cluster.bitcoind()?;
     let tip = b.height().await?;
     let minted = (1..=tip).map(regtest_subsidy_sat).sum();
@@ -222,8 +251,14 @@ pub async fn ledger(cluster: &Cluster, retired: &[String]) -> Result<Ledger> {
             0
         };
         if retired.iter().any(|r| r == n.name()) {
-            let v: Value = b.wallet_call(n.name(), "getbalances", vec![]).await?;
-            nodes.push((n.name().to_string(), wallet_sat(&v) + recovered));
+            let held = match lost.get(n.name()) {
+                Some(addresses) => unspent_at(b, addresses).await?,
+                None => {
+                    let v: Value = b.wallet_call(n.name(), "getbalances", vec![]).await?;
+                    wallet_sat(&v)
+                }
+            };
+            nodes.push((n.name().to_string(), held + recovered));
             continue;
         }
         let bal = n.balance().await.map_err(|e| {

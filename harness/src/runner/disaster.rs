@@ -23,10 +23,30 @@ use crate::report::event::RunEvent;
 use crate::scenario::{BackupSpec, RecoverOnchainSpec};
 
 /// Kills `component` and erases its datadir: no restart can bring back
-/// what it held.
+/// what it held. A Core Lightning node's wallet addresses are read first
+/// (at its own or its signer's destruction), for the checks to find what
+/// it still owns on chain should it be destroyed.
 pub async fn destroy(world: &World<'_>, component: &str) -> Result<String> {
     let cluster = world.cluster;
     let c = cluster.container(component)?;
+    // Read while lightningd still answers: it derives each address through
+    // its signer, so once vlsd is gone it answers no more.
+    let node_name = component.strip_prefix("vlsd-").unwrap_or(component);
+    let known = world.state().lost_wallets.contains_key(node_name);
+    if let (Ok(crate::component::AnyNode::Cln(node)), false) = (cluster.node(node_name), known) {
+        let addresses = node.wallet_addresses().await.map_err(|e| {
+            HarnessError::component(
+                node_name,
+                format!(
+                    "destroy {component}: reading the node's wallet addresses before the loss: {e}"
+                ),
+            )
+        })?;
+        world
+            .state()
+            .lost_wallets
+            .insert(node_name.to_string(), addresses);
+    }
     world.state().retired.push(component.to_string());
     if c.status().await?.running {
         c.kill().await?;

@@ -63,6 +63,11 @@ pub struct RunState {
     /// Components a step took out of service for good (a signer whose
     /// state vlsd's own recovery has used): they stay down.
     pub retired: Vec<String>,
+    /// The on-chain wallet addresses of each Core Lightning node a
+    /// `destroy` step hit (it or its vlsd), read before the loss:
+    /// lightningd's wallet is keyed from its signer's seed, so what a
+    /// destroyed node still owns on chain is found there.
+    pub lost_wallets: std::collections::BTreeMap<String, Vec<String>>,
     /// Names of the checkpoints that fired, in order.
     pub fired: Vec<String>,
     /// Names of the final checks that did not pass.
@@ -115,6 +120,7 @@ impl<'a> World<'a> {
                 recoveries: Vec::new(),
                 recovery_addresses: HashMap::new(),
                 retired: Vec::new(),
+                lost_wallets: Default::default(),
                 fired: Vec::new(),
                 failed_checks: Vec::new(),
                 dispatches: Vec::new(),

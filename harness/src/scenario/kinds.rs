@@ -50,6 +50,19 @@ pub fn cln_unsupported(s: &Scenario, node: &str) -> Option<Unsupported> {
                 });
             }
         }
+        if let Some(Trigger::Fsync {
+            component, file, ..
+        }) = &step.when
+        {
+            if component == node {
+                return Some(Unsupported {
+                    line,
+                    what: format!(
+                        "`when.fsync` holds an fsync of lnnode's own file `{file}`, which lightningd does not write"
+                    ),
+                });
+            }
+        }
         let unsupported = match &step.action {
             Action::Pay(p) if p.hold.is_some() && p.to == node => "hold invoices",
             Action::Stash(st) if st.by == node => "`stash`",
@@ -280,6 +293,21 @@ channels = [{ from = "alice", to = "bob", capacity_sat = 500_000 }]
         assert!(why.line.is_some());
         assert!(why.what.contains("hold invoices"), "{why}");
         assert_eq!(cln_unsupported(&s, "bob"), None);
+    }
+
+    #[test]
+    fn an_fsync_of_the_nodes_own_files_is_unsupported_and_of_its_signers_is_not() {
+        let at = |component: &str, file: &str| {
+            parse(&format!(
+                "{TWO_NODES}[[steps]]\nfault = {{ kind = \"power_cut\", target = \"{component}\" }}\nwhen = {{ fsync = \"{file}\", component = \"{component}\" }}\n"
+            ))
+        };
+        let why = cln_unsupported(&at("alice", "ldk/monitors/"), "alice").unwrap();
+        assert!(why.what.contains("ldk/monitors/"), "{why}");
+        assert_eq!(
+            cln_unsupported(&at("vlsd-alice", "regtest/redb"), "alice"),
+            None
+        );
     }
 
     #[test]

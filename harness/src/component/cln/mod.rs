@@ -204,14 +204,30 @@ impl ClnNode {
         self.inner.rpc.call(method, params).await
     }
 
-    /// Waits until lightningd answers `getinfo` (with vlsd: vlsd connected).
+    /// Waits until lightningd answers `getinfo` (with vlsd: vlsd connected)
+    /// and has caught up with bitcoind: until then it refuses to fund a
+    /// channel ("still syncing with bitcoin network").
     pub async fn wait_ready(&self) -> Result<NodeInfo> {
-        let what = format!("{}: lightningd RPC ready", self.inner.container.name());
+        let what = format!(
+            "{}: lightningd RPC ready and synced with bitcoind",
+            self.inner.container.name()
+        );
         wait_ready(
             &self.inner.container,
             &what,
             self.inner.ready_timeout,
-            || async { self.info_now().await.map_err(|e| e.to_string()) },
+            || async {
+                let info = self
+                    .call("getinfo", json!({}))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // bitcoind's own warning stays while regtest has no block
+                // yet (initial block download), so only lightningd's counts.
+                if let Some(w) = info.get("warning_lightningd_sync").and_then(Value::as_str) {
+                    return Err(format!("warning_lightningd_sync: {w}"));
+                }
+                self.info_now().await.map_err(|e| e.to_string())
+            },
         )
         .await
     }

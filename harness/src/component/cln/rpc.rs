@@ -53,15 +53,17 @@ impl Rpc {
             client
                 .call_raw::<Value, Value>(method, &params)
                 .await
-                .map_err(|e| HarnessError::NodeApi {
-                    node: self.node.clone(),
-                    path: method.to_string(),
-                    status: 0,
-                    code: e
-                        .code
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "rpc".to_string()),
-                    message: e.message,
+                .map_err(|e| match e.code {
+                    Some(code) => HarnessError::NodeApi {
+                        node: self.node.clone(),
+                        path: method.to_string(),
+                        status: 0,
+                        code: code.to_string(),
+                        message: e.message,
+                    },
+                    // No code: no reply came (the connection ended, e.g.
+                    // lightningd died mid-call), as over any transport.
+                    None => rpc(e.message),
                 })
         };
         tokio::time::timeout(timeout, work)
