@@ -17,6 +17,10 @@ use crate::error::{HarnessError, Result};
 use crate::resources::Resources;
 use crate::sync::lock;
 
+/// bitcoind's answer to `getblock` with fees for a block whose undo data
+/// is not on disk yet.
+const UNDO_NOT_WRITTEN: &str = "Undo data expected but can't be read";
+
 pub const RPC_PORT: u16 = 18443;
 pub const P2P_PORT: u16 = 18444;
 const WALLET: &str = "chaos";
@@ -204,15 +208,21 @@ impl Bitcoind {
                 heights.iter().map(|h| vec![json!(h)]).collect(),
             )
             .await?;
-        let blocks: Vec<Value> = self
-            .call_batch(
-                "getblock",
-                hashes
-                    .iter()
-                    .map(|h| vec![json!(h), json!(verbosity)])
-                    .collect(),
-            )
-            .await?;
+        let params: Vec<Vec<Value>> = hashes
+            .iter()
+            .map(|h| vec![json!(h), json!(verbosity)])
+            .collect();
+        let blocks: Vec<Value> = match self.call_batch("getblock", params.clone()).await {
+            // Decoding with fees reads each block's undo data, which
+            // bitcoind may not have written out yet for a block it has
+            // just connected ("Undo data expected but can't be read");
+            // a flush writes it.
+            Err(HarnessError::Rpc { reason, .. }) if reason.contains(UNDO_NOT_WRITTEN) => {
+                self.flush().await?;
+                self.call_batch("getblock", params).await?
+            }
+            other => other?,
+        };
         Ok(heights.into_iter().zip(blocks).collect())
     }
 

@@ -19,6 +19,11 @@ const RPC_USER: &str = "chaos";
 /// One readiness probe of the admin RPC: a loopback call that vlsd answers
 /// at once when it is up; the probe is repeated until the ready timeout.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one admin call may take.
+const ADMIN_CALL: Duration = Duration::from_secs(30);
+/// How long a supervised vlsd may take to answer again after a restart:
+/// Docker's restart back-off plus vlsd's start.
+const ADMIN_BACK_WITHIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct SignerBuilder {
@@ -194,18 +199,37 @@ impl Signer {
 
     /// Adds an allowlist entry (an address, `payee:<node id>`, ...) through
     /// vlsd's admin RPC, as an operator would. vlsd persists it.
+    /// A vlsd its supervisor has just restarted (a panic when its node
+    /// died) answers again a moment later, maybe at another address, so
+    /// an unanswered call is tried again until [`ADMIN_BACK_WITHIN`].
     pub async fn allowlist_add(&self, entry: &str) -> Result<()> {
-        self.rpc(
-            "allowlist_add",
-            serde_json::json!([entry]),
-            Duration::from_secs(30),
+        crate::wait::until_or_never(
+            &format!(
+                "{}: admin RPC allowlist_add answered",
+                self.container.name()
+            ),
+            ADMIN_BACK_WITHIN,
+            || async {
+                match self
+                    .rpc("allowlist_add", serde_json::json!([entry]), ADMIN_CALL)
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(HarnessError::Rpc { reason, .. }) if reason.contains("sending request") => {
+                        Err(crate::wait::NotYet::Pending(reason))
+                    }
+                    Err(e) => Err(crate::wait::NotYet::Never(e.to_string())),
+                }
+            },
         )
         .await?;
         tracing::info!(component = %self.container.name(), entry, "allowlisted");
         Ok(())
     }
 
-    /// One call of vlsd's admin JSON-RPC.
+    /// One call of vlsd's admin JSON-RPC. Its address is looked up again
+    /// after a call that reached nobody: Docker may have restarted it
+    /// elsewhere on the network.
     async fn rpc(
         &self,
         method: &str,
@@ -228,8 +252,7 @@ impl Signer {
             .send()
             .await
             .map_err(|e| {
-                if e.is_connect() {
-                    // Docker may have restarted it elsewhere on the network.
+                if e.is_connect() || e.is_request() || e.is_timeout() {
                     self.container.forget_address();
                 }
                 rpc_err(e.to_string())
