@@ -108,6 +108,22 @@ impl AnyNode {
             )),
         }
     }
+
+    /// The Core Lightning node behind it, for what only Core Lightning
+    /// does; `what` names the step or feature in the error.
+    pub fn cln(&self, what: &str) -> Result<&ClnNode> {
+        match self {
+            AnyNode::Cln(n) => Ok(n),
+            other => Err(HarnessError::component(
+                other.name(),
+                format!(
+                    "{what} needs a Core Lightning node; `{}` runs {}",
+                    other.name(),
+                    other.kind()
+                ),
+            )),
+        }
+    }
 }
 
 impl Node for AnyNode {

@@ -1,20 +1,20 @@
 //! Core Lightning's own way home for a node whose disk is lost and whose
 //! signer is not: a static channel backup, made by the recovery library
 //! from the operator's backup of vlsd, fed to lightningd started again on
-//! a new database and that vlsd (`recoverchannel`); its peers, told it lost its state, close the
-//! channels, and lightningd's onchaind brings its outputs into the wallet.
+//! a new database and that vlsd (`recoverchannel`); its peers, told it
+//! lost its state, close the channels, and lightningd's onchaind brings
+//! its outputs into the wallet.
 //! `withdraw` then spends that wallet through the signer.
 
 use std::collections::BTreeSet;
 
-use vls_recovery::scb::{self, PeerAddr, ShachainForm, WireAddr};
-
 use serde_json::json;
+use vls_recovery::scb::{self, PeerAddr, ShachainForm, WireAddr};
 
 use super::disaster::{open_backup, recovered_wallet, recovery_address};
 use super::state::World;
+use crate::component::ClnNode;
 use crate::component::LN_P2P_PORT as P2P_PORT;
-use crate::component::{AnyNode, ClnNode};
 use crate::error::{HarnessError, Result};
 use crate::node::Node;
 use crate::scenario::{RecoverChannelsSpec, ScbShachain};
@@ -66,7 +66,7 @@ pub async fn recover_channels(world: &World<'_>, r: &RecoverChannelsSpec) -> Res
         .filter_map(|c| c.channel_id.clone())
         .collect();
 
-    let node = cln(world, &r.node)?;
+    let node = world.cluster.node(&r.node)?.cln("recover_channels")?;
     let c = node.container();
     if c.status().await?.running {
         return Err(HarnessError::Assertion(format!(
@@ -139,16 +139,6 @@ async fn peer_addrs(world: &World<'_>, node: &str) -> Result<Vec<PeerAddr>> {
     Ok(out)
 }
 
-fn cln<'a>(world: &'a World<'_>, name: &str) -> Result<&'a ClnNode> {
-    match world.cluster.node(name)? {
-        AnyNode::Cln(c) => Ok(c),
-        AnyNode::Ldk(_) => Err(HarnessError::component(
-            name,
-            "a Core Lightning step on an lnnode node".to_string(),
-        )),
-    }
-}
-
 fn join(ids: &BTreeSet<String>) -> String {
     ids.iter().cloned().collect::<Vec<_>>().join(", ")
 }
@@ -157,7 +147,7 @@ fn join(ids: &BTreeSet<String>) -> String {
 /// address of a wallet of its own in bitcoind (allowlisted in its vlsd
 /// first), and waits for it to confirm.
 pub async fn withdraw(world: &World<'_>, name: &str) -> Result<String> {
-    let node = cln(world, name)?;
+    let node = world.cluster.node(name)?.cln("withdraw")?;
     let address = recovery_address(world, name).await?;
     // As the operator does before sending funds out: vlsd signs only for
     // the wallet's own addresses and those on its allowlist.
