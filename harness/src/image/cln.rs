@@ -1,7 +1,8 @@
 //! The Core Lightning image: lightningd compiled from a release source
 //! tarball in a build container (a Debian rootfs of the base image's release
 //! plus the build packages, run with no network), then copied onto the base
-//! image with VLS's `remote_hsmd_socket` and the agent.
+//! image with VLS's `remote_hsmd_socket`, the agent and our hold invoice
+//! plugin (crate `vls-chaos-hold`).
 //!
 //! Each stage is keyed by a hash of its inputs and kept in the cache: the
 //! build rootfs, the compiled tree (`cln/<key>/cln`) and the image tag, so a
@@ -21,7 +22,7 @@ use futures_util::StreamExt;
 use super::build::{build_from_context, context_with, push_tail, ContextEntry};
 use super::rootfs::{import_rootfs, make_rootfs, package_list};
 use super::{component_tag, file_hash, image_exists, short_hash, ImageBuilder, ImageOutcome};
-use super::{AGENT, DEBIAN_SUITE};
+use super::{hold_binary, AGENT, DEBIAN_SUITE, HOLD_PLUGIN};
 use crate::docker::LABEL_PROJECT;
 use crate::error::{HarnessError, Result};
 use crate::paths;
@@ -128,6 +129,7 @@ impl ImageBuilder {
             short_hash(&[START_SCRIPT.as_bytes()]),
             file_hash(&self.hsmd_binary())?,
             agent_hash.to_string(),
+            file_hash(&hold_binary())?,
         ];
         let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
         let tag = component_tag("cln", CLN_DOCKERFILE, base, &refs);
@@ -193,6 +195,7 @@ impl ImageBuilder {
                     ContextEntry::File(&self.hsmd_binary()),
                 ),
                 (AGENT, ContextEntry::File(agent)),
+                (HOLD_PLUGIN, ContextEntry::File(&hold_binary())),
             ],
         )?;
         build_from_context(docker, &tag, base, context, "cln image").await?;

@@ -171,8 +171,11 @@ impl ImageBuilder {
         );
         base_built.0?;
         vlsd_built.0?;
-        // Built with lnnode in one cargo call; both component images carry it.
-        let (lnnode_bin, agent) = workspace.0?;
+        // Built with lnnode in one cargo call; every component image carries it.
+        let WorkspaceBinaries {
+            lnnode: lnnode_bin,
+            agent,
+        } = workspace.0?;
         for (name, needed, took) in [
             ("base", need_base, base_built.1),
             ("vlsd", need_vlsd, vlsd_built.1),
@@ -258,11 +261,12 @@ impl ImageBuilder {
         rootfs::import_rootfs(docker, &tarball, tag, "base").await
     }
 
-    /// The lnnode and agent binaries: `$VLS_CHAOS_LNNODE_BIN` and
-    /// `$VLS_CHAOS_AGENT_BIN` if set, else built from this workspace
+    /// The lnnode and agent binaries, and Core Lightning's hold invoice
+    /// plugin: `$VLS_CHAOS_LNNODE_BIN`, `$VLS_CHAOS_AGENT_BIN` and
+    /// `$VLS_CHAOS_HOLD_BIN` if set, else built from this workspace
     /// (`cargo build --release`, incremental, so a no-op when nothing
     /// changed), so the images always match the source.
-    async fn workspace_binaries(&self, estimate: Duration) -> Result<(PathBuf, PathBuf)> {
+    async fn workspace_binaries(&self, estimate: Duration) -> Result<WorkspaceBinaries> {
         let lnnode = std::env::var_os("VLS_CHAOS_LNNODE_BIN").map(PathBuf::from);
         let agent = std::env::var_os("VLS_CHAOS_AGENT_BIN").map(PathBuf::from);
         let mut packages = Vec::new();
@@ -270,15 +274,21 @@ impl ImageBuilder {
             packages.extend(["-p", "lnnode"]);
         }
         if agent.is_none() {
-            packages.extend(["-p", "vls-chaos-agent"]);
+            packages.extend(["-p", AGENT]);
+        }
+        // Always, not only for Core Lightning: features are unified over
+        // the packages of one cargo call, so lnnode's binary (and image)
+        // would otherwise differ between runs with and without it.
+        if std::env::var_os(HOLD_BIN_ENV).is_none() {
+            packages.extend(["-p", HOLD_PLUGIN]);
         }
         if !packages.is_empty() {
             self.cargo_build_release(&packages, estimate).await?;
         }
-        Ok((
-            lnnode.unwrap_or_else(|| release_binary("lnnode")),
-            agent.unwrap_or_else(|| release_binary(AGENT)),
-        ))
+        Ok(WorkspaceBinaries {
+            lnnode: lnnode.unwrap_or_else(|| release_binary("lnnode")),
+            agent: agent.unwrap_or_else(|| release_binary(AGENT)),
+        })
     }
 
     async fn cargo_build_release(&self, packages: &[&str], estimate: Duration) -> Result<()> {
@@ -466,6 +476,21 @@ fn component_tag(name: &str, dockerfile: &str, base: &str, binary_hashes: &[&str
 
 /// The agent binary's name, in the workspace and in the images.
 const AGENT: &str = "vls-chaos-agent";
+/// The hold invoice plugin's name, in the workspace and in the CLN image.
+const HOLD_PLUGIN: &str = "vls-chaos-hold";
+/// A prebuilt hold invoice plugin to use instead of building it.
+const HOLD_BIN_ENV: &str = "VLS_CHAOS_HOLD_BIN";
+
+/// The binaries of this workspace the images carry.
+struct WorkspaceBinaries {
+    lnnode: PathBuf,
+    agent: PathBuf,
+}
+
+/// The hold invoice plugin: `$VLS_CHAOS_HOLD_BIN`, else this workspace's.
+fn hold_binary() -> PathBuf {
+    std::env::var_os(HOLD_BIN_ENV).map_or_else(|| release_binary(HOLD_PLUGIN), PathBuf::from)
+}
 
 /// Where `cargo build --release` puts a binary of this workspace.
 fn release_binary(name: &str) -> PathBuf {

@@ -64,7 +64,6 @@ pub fn cln_unsupported(s: &Scenario, node: &str) -> Option<Unsupported> {
             }
         }
         let unsupported = match &step.action {
-            Action::Pay(p) if p.hold.is_some() && p.to == node => "hold invoices",
             Action::Stash(st) if st.by == node => "`stash`",
             Action::BroadcastStash(n) | Action::SweepStash(n) if n == node => {
                 "a stashed commitment"
@@ -285,13 +284,11 @@ channels = [{ from = "alice", to = "bob", capacity_sat = 500_000 }]
     }
 
     #[test]
-    fn a_hold_invoice_is_unsupported_only_at_its_payee() {
+    fn a_hold_invoice_runs_on_core_lightning_at_either_end() {
         let s = parse(&format!(
             "{TWO_NODES}[[steps]]\npay = {{ from = \"bob\", to = \"alice\", amount_msat = 1000, hold = \"h\" }}\n"
         ));
-        let why = cln_unsupported(&s, "alice").unwrap();
-        assert!(why.line.is_some());
-        assert!(why.what.contains("hold invoices"), "{why}");
+        assert_eq!(cln_unsupported(&s, "alice"), None);
         assert_eq!(cln_unsupported(&s, "bob"), None);
     }
 

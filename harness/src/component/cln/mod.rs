@@ -4,6 +4,7 @@
 //! as it dials lnnode.
 
 mod force_close;
+mod hold;
 mod observe;
 mod recover;
 mod rpc;
@@ -16,6 +17,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 
+use self::hold::HOLD_PLUGIN;
 pub use self::observe::Snapshot;
 use self::observe::{balance, channel_summary, payments, str_of, Observer};
 use self::rpc::Rpc;
@@ -86,6 +88,8 @@ impl ClnNodeBuilder {
             "--log-level=debug".to_string(),
             // The one Python plugin: its modules are not in the image.
             "--disable-plugin=wss-proxy".to_string(),
+            // Hold invoices (`pay … hold`): lightningd has none of its own.
+            format!("--plugin={HOLD_PLUGIN}"),
         ];
         if let Some(f) = self.feerate_perkw {
             cmd.push(format!("--force-feerates={f}"));
@@ -264,15 +268,17 @@ impl ClnNode {
     /// lightningd's answers now, and the events they make.
     pub async fn look(&self) -> Result<Snapshot> {
         let mut observer = self.inner.observer.lock().await;
-        let (channels, invoices, pays) = tokio::try_join!(
+        let (channels, invoices, pays, holds) = tokio::try_join!(
             self.call("listpeerchannels", json!({})),
             self.call("listinvoices", json!({})),
             self.call("listpays", json!({})),
+            self.call("hold-list", json!({})),
         )?;
         let snap = Snapshot {
             channels: array(&channels, "channels"),
             invoices: array(&invoices, "invoices"),
             pays: array(&pays, "pays"),
+            holds: array(&holds, "holds"),
         };
         observer.observe(&snap);
         Ok(snap)
@@ -495,15 +501,8 @@ impl Node for ClnNode {
         hold_hash: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Invoice>> {
         async move {
-            if hold_hash.is_some() {
-                return Err(HarnessError::NodeApi {
-                    node: self.name().to_string(),
-                    path: "invoice".to_string(),
-                    status: 0,
-                    code: "unsupported".to_string(),
-                    message: "hold invoices on a Core Lightning node are not supported yet"
-                        .to_string(),
-                });
+            if let Some(hash) = hold_hash {
+                return self.hold_invoice(msat, hash).await;
             }
             let label = format!("vls-chaos-{}", rand::random::<u64>());
             let r = self
@@ -521,16 +520,12 @@ impl Node for ClnNode {
         .boxed()
     }
 
-    fn settle<'a>(
-        &'a self,
-        payment_hash: &'a str,
-        _preimage: &'a str,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move { Err(no_hold(self.name(), payment_hash)) }.boxed()
+    fn settle<'a>(&'a self, payment_hash: &'a str, preimage: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.hold_settle(payment_hash, preimage).boxed()
     }
 
     fn fail<'a>(&'a self, payment_hash: &'a str) -> BoxFuture<'a, Result<()>> {
-        async move { Err(no_hold(self.name(), payment_hash)) }.boxed()
+        self.hold_cancel(payment_hash).boxed()
     }
 
     fn pay<'a>(&'a self, invoice: &'a str) -> BoxFuture<'a, Result<String>> {
@@ -580,15 +575,5 @@ impl Node for ClnNode {
             Ok(event)
         }
         .boxed()
-    }
-}
-
-fn no_hold(node: &str, payment_hash: &str) -> HarnessError {
-    HarnessError::NodeApi {
-        node: node.to_string(),
-        path: format!("invoices/{payment_hash}"),
-        status: 0,
-        code: "unsupported".to_string(),
-        message: "hold invoices on a Core Lightning node are not supported yet".to_string(),
     }
 }

@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub invoices: Vec<Value>,
     /// `listpays.pays`
     pub pays: Vec<Value>,
+    /// `hold-list.holds`: our plugin's hold invoices.
+    pub holds: Vec<Value>,
 }
 
 /// Before the funding transaction exists: nothing to report yet.
@@ -169,7 +171,7 @@ pub fn balance(funds: &Value, channels: &[Value], accounts: &Value) -> Balance {
 }
 
 /// Payments both ways: outbound from `listpays` (one row per payment, not
-/// per part), inbound from paid invoices.
+/// per part), inbound from paid invoices and from every hold invoice.
 pub fn payments(snap: &Snapshot) -> Vec<Payment> {
     let mut out = Vec::new();
     for p in &snap.pays {
@@ -213,7 +215,44 @@ pub fn payments(snap: &Snapshot) -> Vec<Payment> {
             updated_at: paid_at,
         });
     }
+    for h in &snap.holds {
+        let status = hold_status(h);
+        let created = h.get("created_at").and_then(Value::as_u64).unwrap_or(0);
+        out.push(Payment {
+            payment_hash: str_of(h, "payment_hash").to_string(),
+            direction: lnnode_api::Direction::Inbound,
+            status,
+            amount_msat: h.get("amount_msat").and_then(Value::as_u64),
+            fee_msat: None,
+            hold: true,
+            failure: (status == PaymentStatus::Failed)
+                .then(|| "hold invoice cancelled".to_string()),
+            created_at: created,
+            updated_at: created,
+        });
+    }
     out
+}
+
+/// A hold invoice's state in the plugin's words, as the seam says it.
+fn hold_status(h: &Value) -> PaymentStatus {
+    match str_of(h, "state") {
+        "held" => PaymentStatus::Held,
+        "settled" => PaymentStatus::Succeeded,
+        "cancelled" => PaymentStatus::Failed,
+        _ => PaymentStatus::Pending,
+    }
+}
+
+/// The first height at which the plugin fails one of a hold's HTLCs back
+/// by itself, as lnnode reports LDK's deadline.
+fn hold_deadline(h: &Value) -> Option<u32> {
+    h.get("htlcs")?
+        .as_array()?
+        .iter()
+        .filter_map(|x| x.get("fail_back_height").and_then(Value::as_u64))
+        .min()
+        .and_then(|d| u32::try_from(d).ok())
 }
 
 /// The event log one node's looks build up.
@@ -222,6 +261,8 @@ pub struct Observer {
     channels: BTreeMap<String, String>,
     paid: BTreeSet<String>,
     pays_done: BTreeSet<String>,
+    /// Hold invoices by payment hash, at their last look's state.
+    holds: BTreeMap<String, PaymentStatus>,
     log: Vec<NodeEvent>,
 }
 
@@ -277,6 +318,26 @@ impl Observer {
                     payment_hash: hash.to_string(),
                     amount_msat: msat_of(i, "amount_received_msat"),
                 });
+            }
+        }
+        for h in &snap.holds {
+            let hash = str_of(h, "payment_hash");
+            let now = hold_status(h);
+            let was = self.holds.insert(hash.to_string(), now);
+            if was == Some(now) {
+                continue;
+            }
+            match now {
+                PaymentStatus::Held => self.log.push(NodeEvent::HtlcAccepted {
+                    payment_hash: hash.to_string(),
+                    amount_msat: msat_of(h, "held_msat"),
+                    claim_deadline: hold_deadline(h),
+                }),
+                PaymentStatus::Succeeded => self.log.push(NodeEvent::PaymentReceived {
+                    payment_hash: hash.to_string(),
+                    amount_msat: msat_of(h, "amount_msat"),
+                }),
+                _ => {}
             }
         }
         for p in payments(snap) {
@@ -446,5 +507,51 @@ mod tests {
         let p = payments(&snap);
         assert_eq!(p[0].fee_msat, Some(1));
         assert_eq!(p[1].direction, lnnode_api::Direction::Inbound);
+    }
+
+    #[test]
+    fn a_hold_is_accepted_once_held_and_received_once_settled() {
+        let mut o = Observer::default();
+        let hold = |state: &str, htlcs: Value| {
+            json!({"payment_hash": "ab", "amount_msat": 50_000, "created_at": 3,
+                   "state": state, "held_msat": 50_000, "htlcs": htlcs})
+        };
+        let look = |o: &mut Observer, h: Value| {
+            o.observe(&Snapshot {
+                holds: vec![h.clone()],
+                ..Default::default()
+            });
+            payments(&Snapshot {
+                holds: vec![h],
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            look(&mut o, hold("open", json!([])))[0].status,
+            PaymentStatus::Pending
+        );
+        let htlcs = json!([{"cltv_expiry": 140, "fail_back_height": 137},
+                           {"cltv_expiry": 130, "fail_back_height": 127}]);
+        let p = look(&mut o, hold("held", htlcs.clone()));
+        assert_eq!((p[0].status, p[0].hold), (PaymentStatus::Held, true));
+        look(&mut o, hold("held", htlcs));
+        let p = look(&mut o, hold("settled", json!([])));
+        assert_eq!(p[0].status, PaymentStatus::Succeeded);
+        assert_eq!(
+            o.log(),
+            &[
+                NodeEvent::HtlcAccepted {
+                    payment_hash: "ab".into(),
+                    amount_msat: 50_000,
+                    claim_deadline: Some(127)
+                },
+                NodeEvent::PaymentReceived {
+                    payment_hash: "ab".into(),
+                    amount_msat: 50_000
+                },
+            ]
+        );
+        let p = look(&mut o, hold("cancelled", json!([])));
+        assert_eq!(p[0].status, PaymentStatus::Failed);
     }
 }
