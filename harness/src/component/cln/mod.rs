@@ -6,6 +6,7 @@
 mod force_close;
 mod hold;
 mod observe;
+mod pay;
 mod recover;
 mod rpc;
 
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 use self::hold::HOLD_PLUGIN;
 pub use self::observe::Snapshot;
 use self::observe::{balance, channel_summary, payments, str_of, Observer};
+pub use self::pay::ClnPayRequest;
 use self::rpc::Rpc;
 use super::bitcoind::Bitcoind;
 use super::events::first_match;
@@ -331,56 +333,6 @@ impl ClnNode {
         out.dedup();
         Ok(out)
     }
-
-    /// A payment that can be sent from a task of its own: `pay` blocks
-    /// until the payment ends, so it gets its own connection and task, and
-    /// its outcome arrives as an event.
-    pub fn pay_request(&self, invoice: &str) -> ClnPayRequest {
-        ClnPayRequest {
-            node: self.clone(),
-            invoice: invoice.to_string(),
-        }
-    }
-}
-
-pub struct ClnPayRequest {
-    node: ClnNode,
-    invoice: String,
-}
-
-impl ClnPayRequest {
-    /// Starts the payment; the payment hash.
-    pub async fn send(self) -> Result<String> {
-        let decoded = self
-            .node
-            .call("decode", json!({"string": self.invoice}))
-            .await?;
-        let hash = text(&decoded, "payment_hash");
-        if hash.is_empty() {
-            return Err(HarnessError::NodeApi {
-                node: self.node.name().to_string(),
-                path: "decode".to_string(),
-                status: 0,
-                code: "invalid_invoice".to_string(),
-                message: format!("not a payable invoice: {decoded}"),
-            });
-        }
-        let node = self.node.clone();
-        let invoice = self.invoice;
-        tokio::spawn(async move {
-            // The outcome is read from `listpays`; this reply only says
-            // when the command ended.
-            let r = node
-                .inner
-                .rpc
-                .call_within("pay", json!({"bolt11": invoice}), Duration::from_secs(3600))
-                .await;
-            if let Err(e) = r {
-                tracing::debug!(node = node.name(), error = %e, "pay ended with an error");
-            }
-        });
-        Ok(hash)
-    }
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -529,7 +481,7 @@ impl Node for ClnNode {
     }
 
     fn pay<'a>(&'a self, invoice: &'a str) -> BoxFuture<'a, Result<String>> {
-        self.pay_request(invoice).send().boxed()
+        self.pay_request(invoice).send_and_wait().boxed()
     }
 
     fn payments(&self) -> BoxFuture<'_, Result<Vec<Payment>>> {
