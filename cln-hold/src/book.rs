@@ -23,6 +23,16 @@ struct Entry {
     waiting: Vec<Waiting>,
 }
 
+impl Entry {
+    /// An invoice with no HTLC waiting on it yet.
+    fn new(record: Record) -> Entry {
+        Entry {
+            record,
+            waiting: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Waiting {
     htlc: Htlc,
@@ -41,10 +51,7 @@ impl Book {
         Book {
             invoices: records
                 .into_iter()
-                .map(|(hash, record)| {
-                    let waiting = Vec::new();
-                    (hash, Entry { record, waiting })
-                })
+                .map(|(hash, record)| (hash, Entry::new(record)))
                 .collect(),
             tip: 0,
         }
@@ -58,9 +65,7 @@ impl Book {
         if self.invoices.contains_key(hash) {
             bail!("payment_hash {hash}: there is already a hold invoice for it");
         }
-        let waiting = Vec::new();
-        self.invoices
-            .insert(hash.to_string(), Entry { record, waiting });
+        self.invoices.insert(hash.to_string(), Entry::new(record));
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use crate::report::CheckResult;
 use crate::scenario::Scenario;
 use crate::wait::{self, NotYet};
 
-use super::state::World;
+use super::state::{LostWallets, World};
 use super::{books, disaster};
 
 /// Conservation (when the scenario asks for it) and penalties, the
@@ -223,9 +223,6 @@ async fn agreed_ledger(
         (Err(e), _) => Err(e),
     }
 }
-
-/// Each destroyed Core Lightning node's wallet addresses.
-type LostWallets = BTreeMap<String, Vec<String>>;
 
 /// Reads every balance. Nodes must be up (the scenario ends healed),
 /// except those a step destroyed: theirs is what their on-chain wallet

@@ -44,6 +44,9 @@ pub struct Recovery {
     pub deadline_slack: Option<i64>,
 }
 
+/// Each destroyed Core Lightning node's wallet addresses, by node.
+pub type LostWallets = std::collections::BTreeMap<String, Vec<String>>;
+
 pub struct RunState {
     pub rng: ChaCha8Rng,
     pub holds: HashMap<String, Hold>,
@@ -67,7 +70,7 @@ pub struct RunState {
     /// `destroy` step hit (it or its vlsd), read before the loss:
     /// lightningd's wallet is keyed from its signer's seed, so what a
     /// destroyed node still owns on chain is found there.
-    pub lost_wallets: std::collections::BTreeMap<String, Vec<String>>,
+    pub lost_wallets: LostWallets,
     /// Names of the checkpoints that fired, in order.
     pub fired: Vec<String>,
     /// Names of the final checks that did not pass.

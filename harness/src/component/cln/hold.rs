@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{text, ClnNode};
+use super::{invoice_of, ClnNode};
 use crate::error::Result;
 use crate::node::Invoice;
 
@@ -20,11 +20,7 @@ impl ClnNode {
                 json!({"amount_msat": msat, "payment_hash": payment_hash, "description": "vls-chaos hold"}),
             )
             .await?;
-        Ok(Invoice {
-            invoice: text(&r, "bolt11"),
-            payment_hash: text(&r, "payment_hash"),
-            hold: true,
-        })
+        Ok(invoice_of(&r, true))
     }
 
     pub(super) async fn hold_settle(&self, payment_hash: &str, preimage: &str) -> Result<()> {

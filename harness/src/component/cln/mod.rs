@@ -335,6 +335,16 @@ impl ClnNode {
     }
 }
 
+/// An invoice reply (lightningd's `invoice`, the plugin's `hold-invoice`)
+/// in the seam's terms.
+fn invoice_of(r: &Value, hold: bool) -> Invoice {
+    Invoice {
+        invoice: text(r, "bolt11"),
+        payment_hash: text(r, "payment_hash"),
+        hold,
+    }
+}
+
 fn text(v: &Value, key: &str) -> String {
     str_of(v, key).to_string()
 }
@@ -463,11 +473,7 @@ impl Node for ClnNode {
                     json!({"amount_msat": msat, "label": label, "description": "vls-chaos"}),
                 )
                 .await?;
-            Ok(Invoice {
-                invoice: text(&r, "bolt11"),
-                payment_hash: text(&r, "payment_hash"),
-                hold: false,
-            })
+            Ok(invoice_of(&r, false))
         }
         .boxed()
     }

@@ -2,13 +2,15 @@
 //! ends, so it runs on a task and connection of its own, and the step
 //! goes on once lightningd has handed it over or refused it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
+use tokio::sync::oneshot::error::TryRecvError;
 
-use super::{array, rpc, text, ClnNode, LOOK_EVERY};
+use super::{array, rpc, text, ClnNode};
 use crate::error::{HarnessError, Result};
 use crate::node::Node;
+use crate::wait;
 
 impl ClnNode {
     /// A payment that can be sent from a task of its own: `pay` blocks
@@ -88,25 +90,26 @@ impl ClnNode {
     /// as lnnode's pay request answers once LDK took it) or the `pay`
     /// command `ended`, with its error if it refused.
     async fn handed_over(&self, hash: &str, ended: &mut Ended) -> Result<()> {
-        let limit = rpc::CALL_TIMEOUT;
-        let start = Instant::now();
-        loop {
-            tokio::select! {
-                r = &mut *ended => return r.unwrap_or(Ok(())),
-                () = tokio::time::sleep(LOOK_EVERY) => {}
+        let what = format!("{}: payment {hash} handed over", self.name());
+        wait::until(&what, rpc::CALL_TIMEOUT, || {
+            let done = match ended.try_recv() {
+                Ok(r) => Some(r),
+                Err(TryRecvError::Closed) => Some(Ok(())),
+                Err(TryRecvError::Empty) => None,
+            };
+            async move {
+                if let Some(r) = done {
+                    return Ok(r);
+                }
+                // lightningd gone mid-payment: the command's own end says so.
+                let listed = self.call("listpays", json!({"payment_hash": hash})).await;
+                if listed.is_ok_and(|l| !array(&l, "pays").is_empty()) {
+                    Ok(Ok(()))
+                } else {
+                    Err("lightningd lists no send for it and `pay` has not ended".to_string())
+                }
             }
-            // lightningd gone mid-payment: the command's own end says so.
-            let listed = self.call("listpays", json!({"payment_hash": hash})).await;
-            if listed.is_ok_and(|l| !array(&l, "pays").is_empty()) {
-                return Ok(());
-            }
-            if start.elapsed() >= limit {
-                return Err(HarnessError::Timeout {
-                    what: format!("{}: payment {hash} handed over", self.name()),
-                    after: limit,
-                    last: "lightningd lists no send for it and `pay` has not ended".to_string(),
-                });
-            }
-        }
+        })
+        .await?
     }
 }
