@@ -1,7 +1,7 @@
 //! Removing run resources: all of one run (teardown), or every labelled
 //! resource whose owning process is gone (`harness gc`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
@@ -81,27 +81,37 @@ async fn remove_matching(
         ))
         .await
         .map_err(HarnessError::docker("list containers"))?;
-    // Removed side by side: a forced removal waits for the kill, and a run
-    // has several containers.
-    let chosen: Vec<(String, HashMap<String, String>)> = containers
+    let chosen: Vec<Labelled> = containers
         .into_iter()
         .filter_map(|c| {
             let labels = c.labels.unwrap_or_default();
             Some((c.id?, labels)).filter(|(_, l)| select(l))
         })
         .collect();
-    let outcomes = join_all(chosen.iter().map(|(id, _)| async move {
-        let opts = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
-        gone(
-            docker.remove_container(id, Some(opts)).await,
-            format!("remove container {id}"),
-        )
+    // One run's containers go one at a time, different runs side by side.
+    // Docker 20.10 (the engine here) can deadlock for good when two
+    // containers of one network die at once: a dying container's network
+    // leave takes the network's lock then the controller's, while the
+    // other's endpoint delete takes them the other way round
+    // (moby/moby#46661, fixed after 20.10.26). A forced removal returns only
+    // once the container is gone, so in sequence no two deaths overlap.
+    let outcomes = join_all(by_run(&chosen).into_iter().map(|run| async move {
+        let mut removed = Vec::with_capacity(run.len());
+        for (id, labels) in run {
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            let outcome = gone(
+                docker.remove_container(id, Some(opts)).await,
+                format!("remove container {id}"),
+            );
+            removed.push((labels, outcome));
+        }
+        removed
     }))
     .await;
-    for ((_, labels), outcome) in chosen.iter().zip(outcomes) {
+    for (labels, outcome) in outcomes.into_iter().flatten() {
         removed.containers += outcome?;
         if let Some(run) = labels.get(LABEL_RUN) {
             removed.runs.insert(run.clone());
@@ -159,6 +169,18 @@ async fn remove_matching(
     Ok(removed)
 }
 
+type Labelled = (String, HashMap<String, String>);
+
+/// The containers grouped by their run label, each group in listing order
+/// (unlabelled ones together).
+fn by_run(containers: &[Labelled]) -> Vec<Vec<&Labelled>> {
+    let mut runs: BTreeMap<Option<&String>, Vec<&Labelled>> = BTreeMap::new();
+    for entry in containers {
+        runs.entry(entry.1.get(LABEL_RUN)).or_default().push(entry);
+    }
+    runs.into_values().collect()
+}
+
 /// 1 if a removal happened, 0 if the object was already gone (a concurrent
 /// teardown got there first), the error otherwise.
 fn gone(outcome: std::result::Result<(), bollard::errors::Error>, op: String) -> Result<usize> {
@@ -172,6 +194,28 @@ fn gone(outcome: std::result::Result<(), bollard::errors::Error>, op: String) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containers_are_grouped_by_run_in_listing_order() {
+        let c = |id: &str, run: Option<&str>| -> Labelled {
+            let labels = run
+                .map(|r| HashMap::from([(LABEL_RUN.to_string(), r.to_string())]))
+                .unwrap_or_default();
+            (id.to_string(), labels)
+        };
+        let listed = [
+            c("a1", Some("a")),
+            c("b1", Some("b")),
+            c("x", None),
+            c("a2", Some("a")),
+            c("b2", Some("b")),
+        ];
+        let ids: Vec<Vec<&str>> = by_run(&listed)
+            .iter()
+            .map(|run| run.iter().map(|(id, _)| id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, vec![vec!["x"], vec!["a1", "a2"], vec!["b1", "b2"]]);
+    }
 
     #[test]
     fn own_token_is_alive_and_garbage_is_not() {

@@ -164,11 +164,33 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL: the process gets no chance to flush or clean up.
+    /// SIGKILL: the process gets no chance to flush or clean up. Returns
+    /// once the container has exited, network released: Docker 20.10 can
+    /// deadlock when two containers of one network die at the same moment
+    /// (moby/moby#46661), so the harness never lets its own kills overlap.
     pub async fn kill(&self) -> Result<()> {
         self.signal("SIGKILL").await?;
+        self.wait_exited("exit after SIGKILL").await?;
         tracing::info!(component = %self.name, "container killed (SIGKILL)");
         Ok(())
+    }
+
+    /// Waits until Docker reports the container not running. An inspect
+    /// takes the container's lock, which Docker holds while it handles the
+    /// exit, so a "not running" answer comes after the network is released.
+    pub async fn wait_exited(&self, what: &str) -> Result<()> {
+        crate::wait::until(
+            &format!("{} to {what}", self.name),
+            Duration::from_secs(30),
+            || async {
+                match self.status().await {
+                    Ok(s) if !s.running => Ok(()),
+                    Ok(_) => Err("still running".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await
     }
 
     pub async fn signal(&self, signal: &str) -> Result<()> {
@@ -191,6 +213,9 @@ impl Container {
             .stop_container(&self.id, Some(opts))
             .await
             .map_err(HarnessError::docker(format!("stop {}", self.docker_name)))?;
+        // Docker answers a stop when the state says stopped, before it has
+        // released the network; see `kill`.
+        self.wait_exited("exit after SIGTERM").await?;
         tracing::info!(component = %self.name, grace_s = self.stop_grace.as_secs(), "container stopped (SIGTERM)");
         Ok(())
     }

@@ -139,7 +139,6 @@ impl Injector {
                     crash_under_agent(container).await?;
                 } else {
                     container.kill().await?;
-                    exited(container).await?;
                 }
                 container.start().await?;
                 self.after_start(cluster, target).await?;
@@ -350,21 +349,7 @@ async fn crash_under_agent(container: &Container) -> Result<()> {
         ])
         .await?
         .ok(container.name(), "kill: SIGKILL to the program")?;
-    exited(container).await
-}
-
-/// Waits until the container's processes are gone (a kill is asynchronous).
-async fn exited(container: &Container) -> Result<()> {
-    crate::wait::until(
-        &format!("{} to exit after its program was killed", container.name()),
-        std::time::Duration::from_secs(30),
-        || async {
-            match container.status().await {
-                Ok(s) if !s.running => Ok(()),
-                Ok(_) => Err("still running".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        },
-    )
-    .await
+    container
+        .wait_exited("exit after its program was killed")
+        .await
 }
