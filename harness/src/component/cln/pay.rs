@@ -22,6 +22,34 @@ impl ClnNode {
             invoice: invoice.to_string(),
         }
     }
+
+    /// Waits until lightningd lists a send for `hash` (the payment left,
+    /// as lnnode's pay request answers once LDK took it) or the `pay`
+    /// command `ended`, with its error if it refused.
+    async fn handed_over(&self, hash: &str, ended: &mut Ended) -> Result<()> {
+        let what = format!("{}: payment {hash} handed over", self.name());
+        wait::until(&what, rpc::CALL_TIMEOUT, || {
+            let done = match ended.try_recv() {
+                Ok(r) => Some(r),
+                Err(TryRecvError::Closed) => Some(Ok(())),
+                Err(TryRecvError::Empty) => None,
+            };
+            async move {
+                if let Some(r) = done {
+                    return Ok(r);
+                }
+                // An error here (lightningd gone mid-payment) is not the
+                // answer: the command's own end will say so.
+                let listed = self.call("listpays", json!({"payment_hash": hash})).await;
+                if listed.is_ok_and(|l| !array(&l, "pays").is_empty()) {
+                    Ok(Ok(()))
+                } else {
+                    Err("lightningd lists no send for it and `pay` has not ended".to_string())
+                }
+            }
+        })
+        .await?
+    }
 }
 
 pub struct ClnPayRequest {
@@ -82,34 +110,5 @@ impl ClnPayRequest {
             let _ = tx.send(r.map(drop));
         });
         Ok((hash, ended))
-    }
-}
-
-impl ClnNode {
-    /// Waits until lightningd lists a send for `hash` (the payment left,
-    /// as lnnode's pay request answers once LDK took it) or the `pay`
-    /// command `ended`, with its error if it refused.
-    async fn handed_over(&self, hash: &str, ended: &mut Ended) -> Result<()> {
-        let what = format!("{}: payment {hash} handed over", self.name());
-        wait::until(&what, rpc::CALL_TIMEOUT, || {
-            let done = match ended.try_recv() {
-                Ok(r) => Some(r),
-                Err(TryRecvError::Closed) => Some(Ok(())),
-                Err(TryRecvError::Empty) => None,
-            };
-            async move {
-                if let Some(r) = done {
-                    return Ok(r);
-                }
-                // lightningd gone mid-payment: the command's own end says so.
-                let listed = self.call("listpays", json!({"payment_hash": hash})).await;
-                if listed.is_ok_and(|l| !array(&l, "pays").is_empty()) {
-                    Ok(Ok(()))
-                } else {
-                    Err("lightningd lists no send for it and `pay` has not ended".to_string())
-                }
-            }
-        })
-        .await?
     }
 }
